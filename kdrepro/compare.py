@@ -22,7 +22,7 @@ def _fmt(mean, std=float('nan'), n=None) -> str:
     return fmt_mean_std(mean, None if std is None or (isinstance(std, float) and math.isnan(std)) else std, n, digits=digits)
 
 def main_metric(summary:pd.DataFrame, notes:dict|None=None) -> dict|None:
-    "The overview's metric of a run: from `notes['main_metric']` (name or dict), else the first metric; the best method unless one is named."
+    "The overview's metric of a run: from `notes['main_metric']` (name or dict), else the first metric; the best method (teachers excluded) unless one is named."
     if summary is None or summary.empty: return None
     notes = notes or {}
     mm, method, hib = notes.get('main_metric'), notes.get('main_method'), notes.get('higher_is_better', True)
@@ -30,6 +30,7 @@ def main_metric(summary:pd.DataFrame, notes:dict|None=None) -> dict|None:
     if mm is None: mm = summary.metric.iloc[0]
     sub = summary[summary.metric == mm]
     if method: sub = sub[sub.method == method]
+    elif (~sub.method.str.startswith('teacher')).any(): sub = sub[~sub.method.str.startswith('teacher')]   # a reference model is not a result
     if sub.empty: return None
     row = sub.loc[sub['mean'].idxmax() if hib else sub['mean'].idxmin()]
     return dict(metric=mm, method=row['method'], mean=float(row['mean']), std=float(row['std']), n=int(row['n']),
