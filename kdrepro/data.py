@@ -19,7 +19,7 @@ __all__ = ['DATA_VERSION', 'SPLIT_SEED', 'DATASETS', 'FASHION_CLASSES', 'DIGIT_C
            'WORDNET_DIR', 'WORDNET_POS', 'DataUnavailable', 'TensorData', 'stratified_indices', 'stratified_split',
            'read_idx', 'write_idx', 'load', 'cached', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'log_mel', 'read_wav',
            'to_clip', 'all_speakers', 'speaker_split', 'available_engines', 'synthesize', 'spoken_plan',
-           'emoji_codepoints', 'render_emoji', 'load_wordnet', 'definition', 'wordnet_pairs']
+           'emoji_codepoints', 'render_emoji', 'load_wordnet', 'definition', 'wordnet_pairs', 'disjoint_subsets']
 
 # %% ../nbs/01_data.ipynb #1e6e32fc
 DATA_VERSION = 1  # bump when a loader changes what it returns: it enters every `spec()` and so every cache key
@@ -604,3 +604,14 @@ def wordnet_pairs(kind:str='synonym', pos:str|None=None, n:int|None=None, seed:i
 DATASETS['wordnet'] = ("WordNet 3.0 text, real: Debian wordnet-base; 117,659 synsets (lemmas, gloss, POS); "
                        "not a tensor set: use load_wordnet() / wordnet_pairs()")
 _REGISTRY['wordnet'] = dict(fn=None, splits=('all',), sizes={}, kwargs={})
+
+# %% ../nbs/01_data.ipynb #d5639d62
+def disjoint_subsets(full:TensorData, sizes:dict, seed:int=0) -> dict:
+    "Disjoint class-stratified subsets (name -> TensorData, `meta['indices']` = positions in `full`), drawn in the order of `sizes`."
+    if sum(sizes.values()) > len(full): raise ValueError(f"the subsets need {sum(sizes.values())} items, {full.name}/{full.split} has {len(full)}")
+    y, rest, out = full.y.numpy(), np.arange(len(full)), {}
+    for k, (name, n) in enumerate(sizes.items()):
+        pick = rest[stratified_indices(y[rest], n, seed=seed + k)]
+        out[name] = full.subset(torch.as_tensor(pick)); out[name].meta['indices'] = torch.as_tensor(pick)
+        rest = np.setdiff1d(rest, pick)
+    return out

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed, get_device
-from ..data import load, stratified_indices
+from ..data import load, stratified_indices, disjoint_subsets
 from ..models import SmallCNN, model_spec, count_params
 from ..losses import hinton_kd
 from ..train import fit, predict, cached_model
@@ -110,14 +110,7 @@ def competitive_distill(teacher:nn.Module, student:nn.Module, pool_x, method:str
 # %% ../../nbs/papers/28_comd.ipynb #d968ed4e
 def disjoint_sets(sizes:dict, data_seed:int=0, full=None) -> dict:
     "Disjoint class-stratified subsets (name -> TensorData) of the Fashion-MNIST training split, in the order of `sizes`."
-    full = full if full is not None else load('fashion_mnist', 'train')
-    if sum(sizes.values()) > len(full): raise ValueError(f"the sets need {sum(sizes.values())} images, the split has {len(full)}")
-    y = full.y.numpy(); rest = np.arange(len(full)); out = {}
-    for k, (name, n) in enumerate(sizes.items()):
-        pick = rest[stratified_indices(y[rest], n, seed=data_seed + k)]
-        out[name] = full.subset(torch.as_tensor(pick)); out[name].meta['indices'] = torch.as_tensor(pick)
-        rest = np.setdiff1d(rest, pick)
-    return out
+    return disjoint_subsets(full if full is not None else load('fashion_mnist', 'train'), sizes, seed=data_seed)
 
 def pretrain(width:int, data, epochs:int, seed:int, lr:float=0.05, batch_size:int=64, device=None, name:str='model'):
     "A SmallCNN of `width` trained with CE on `data` (stage 1), from the cache when it exists. Returns (model, meta)."

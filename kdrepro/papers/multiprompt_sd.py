@@ -10,13 +10,13 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed, get_device
-from ..data import load, stratified_indices
+from ..data import load, stratified_indices, disjoint_subsets
 from ..models import SmallCNN, model_spec, count_params
 from ..train import fit, cached_model, Distiller
 
 # %% auto #0
 __all__ = ['SHIFTS', 'variations', 'ensemble_outputs', 'LowRankIntervention', 'Intervened', 'distill_intervention',
-           'disjoint_subsets', 'random_shift', 'ShiftAugCE', 'frozen_classifier', 'seconds_per_image']
+           'fashion_subsets', 'random_shift', 'ShiftAugCE', 'frozen_classifier', 'seconds_per_image']
 
 # %% ../../nbs/papers/16_multiprompt_sd.ipynb #cce7b4b6
 SHIFTS = [(0, 0), (0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1)]
@@ -97,15 +97,9 @@ def distill_intervention(iv:Intervened, x, target_h=None, labels=None, epochs:in
     return hist
 
 # %% ../../nbs/papers/16_multiprompt_sd.ipynb #82581a12
-def disjoint_subsets(sizes:dict, data_seed:int=0, full=None) -> dict:
+def fashion_subsets(sizes:dict, data_seed:int=0, full=None) -> dict:
     "Disjoint class-stratified subsets (name -> TensorData) of the Fashion-MNIST training split."
-    full = full if full is not None else load('fashion_mnist', 'train')
-    if sum(sizes.values()) > len(full): raise ValueError(f"the sets need {sum(sizes.values())} images, the split has {len(full)}")
-    y = full.y.numpy(); rest = np.arange(len(full)); out = {}
-    for k, (name, n) in enumerate(sizes.items()):
-        pick = rest[stratified_indices(y[rest], n, seed=data_seed + k)]
-        out[name] = full.subset(torch.as_tensor(pick)); rest = np.setdiff1d(rest, pick)
-    return out
+    return disjoint_subsets(full if full is not None else load('fashion_mnist', 'train'), sizes, seed=data_seed)
 
 def random_shift(x, max_shift:int, g:torch.Generator):
     "Each image of `x` (N, C, H, W) rolled by its own random (rows, cols) shift in [-max_shift, max_shift], drawn from `g`."
