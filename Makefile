@@ -44,7 +44,7 @@ $(STAMPS)/venv: settings.ini setup.py
 
 # The main job: regenerate every paper's report at the CPU scale, then the comparison report.
 reports: setup
-	$(VENV)/bin/kdrepro run --all --scale cpu
+	$(VENV)/bin/kdrepro run --all --scale cpu --skip-unchanged
 
 # The whole test suite: every notebook at the smoke scale (nbdev_test), then pytest.
 test: setup

@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument('--seeds', help='number of seeds (the notebook\'s `seeds` parameter)')
         s.add_argument('--jobs', type=int, default=1, help='notebooks run in parallel (default 1)')
         s.add_argument('--no-report', action='store_true', help='do not rebuild the comparison report afterwards')
+        s.add_argument('--skip-unchanged', action='store_true', help="skip a paper whose current report came from the same notebook, library and parameters")
     s = sub.add_parser('run', help='execute paper notebooks (papermill) into run folders; promote successful runs')
     s.add_argument('slugs', nargs='*', metavar='SLUG'); s.add_argument('--all', action='store_true', help='every paper notebook present')
     run_opts(s)
@@ -115,6 +116,14 @@ def cmd_run(args) -> int:
     if not paths: raise UsageError("no paper notebooks found")
     nbs = [read_notebook(p) for p in dict.fromkeys(paths)]
     items = [(nb, plan_params(nb, args.param, scale=args.scale, seeds=args.seeds)) for nb in nbs]   # all validated before any run
+    if getattr(args, 'skip_unchanged', False):
+        from kdrepro.runner import up_to_date
+        keep = []
+        for nb, p in items:
+            rid = up_to_date(nb, p, reports_dir())
+            if rid: print(f"= {nb.slug:22s} up to date (report of run {rid}: same notebook, library and parameters)")
+            else: keep.append((nb, p))
+        items = keep
     store = _store(create=True)
     res = run_papers(items, jobs=args.jobs, progress=args.all or len(items) > 1, echo=print, store=store.path, reports=reports_dir())
     return _finish(res, args, store)

@@ -18,7 +18,7 @@ from . import catalog
 # %% auto #0
 __all__ = ['SCALE_CHOICES', 'REPORT_SUFFIXES', 'NotebookError', 'UsageError', 'papers_dir', 'paper_notebooks', 'find_notebook',
            'PaperNotebook', 'read_notebook', 'plan_params', 'current_report', 'promote', 'RunResult', 'pick_kernel',
-           'execute_paper', 'run_papers', 'format_result', 'expand_grid']
+           'source_hash', 'up_to_date', 'execute_paper', 'run_papers', 'format_result', 'expand_grid']
 
 # %% ../nbs/07_runner.ipynb #036d15b6
 class NotebookError(ValueError):
@@ -267,6 +267,22 @@ def _record_outcome(store_path, slug, params, run_id, run_dir:Path, status, erro
     d.update(status=status, error=error, duration=time.time() - t0)
     _atomic_text(res, json.dumps(d, indent=1, default=str))
 
+def source_hash(nb:PaperNotebook, params:dict) -> str:
+    "Hash of what decides a run's result: the notebook's code cells, the library's sources (not its index) and the parameters."
+    import kdrepro
+    root = Path(kdrepro.__file__).parent
+    lib = {str(p.relative_to(root)): content_hash(p.read_text()) for p in sorted(root.rglob('*.py')) if p.name != '_modidx.py'}
+    cells = [c.source for c in nbformat.read(nb.path, as_version=4).cells if c.cell_type == 'code']
+    return content_hash({'cells': cells, 'lib': lib, 'params': params})
+
+def up_to_date(nb:PaperNotebook, params:dict, reports=None) -> str|None:
+    "The run id of the paper's current report when it came from the same notebook, library and parameters, else None."
+    cur = current_report(nb.slug, reports)
+    if cur is None: return None
+    try: d = json.loads((cur/'results.json').read_text())
+    except (OSError, json.JSONDecodeError): return None
+    return d.get('run_id') if d.get('status') == 'ok' and d.get('source_hash') == source_hash(nb, params) else None
+
 def execute_paper(nb:PaperNotebook, params:dict, reports=None, store=None, kernel:str|None=None, run_id:str|None=None,
                   threads:int|None=None, timeout:float|None=None, promote_ok:bool=True) -> RunResult:
     "Run one paper notebook with papermill into `reports/<slug>/runs/<run-id>/`, record the outcome, promote it if ok."
@@ -300,6 +316,9 @@ def execute_paper(nb:PaperNotebook, params:dict, reports=None, store=None, kerne
             if res.get('status') != 'ok': status, error = 'failed', res.get('error') or f"results.json says status {res.get('status')!r}"
         if status != 'ok': _record_outcome(store_path, nb.slug, params, run_id, run_dir, status, error, t0)
         promoted = False
+        if status == 'ok':                         # what produced this result, so an unchanged re-run can be skipped
+            d = json.loads((run_dir/'results.json').read_text()); d['source_hash'] = source_hash(nb, params)
+            _atomic_text(run_dir/'results.json', json.dumps(d, indent=1, default=str))
         if status == 'ok' and promote_ok:
             try:
                 from kdrepro.compare import render_readme

@@ -139,3 +139,17 @@ def test_interrupted_runs_leave_the_report_intact(baseline):
     new_id = _run_id(out, 'fx_slow')
     assert json.loads((reports()/'fx_slow'/'results.json').read_text())['run_id'] == new_id != good_id
     assert not list((reports()/'fx_slow').glob('.staging-*')) and not (reports()/'fx_slow'/'.promote').exists()
+
+def test_skip_unchanged(fresh_env):
+    "`--skip-unchanged` re-runs nothing when notebook, library and parameters are those of the current report, and re-runs when a parameter changes."
+    rc, out, err = cli('run', 'fx_good', '--scale', 'smoke', '--no-report', '--skip-unchanged')
+    assert rc == 0, err
+    first = json.loads((reports()/'fx_good'/'results.json').read_text())
+    assert first['source_hash']
+    runs = sorted((reports()/'fx_good'/'runs').iterdir())
+    rc, out, err = cli('run', 'fx_good', '--scale', 'smoke', '--no-report', '--skip-unchanged')
+    assert rc == 0 and 'up to date' in out and first['run_id'] in out
+    assert sorted((reports()/'fx_good'/'runs').iterdir()) == runs            # no new run folder
+    rc, out, err = cli('run', 'fx_good', '--scale', 'smoke', '--seeds', '3', '--no-report', '--skip-unchanged')
+    assert rc == 0 and 'up to date' not in out
+    assert len(list((reports()/'fx_good'/'runs').iterdir())) == len(runs) + 1
