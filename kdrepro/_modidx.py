@@ -649,4 +649,5 @@ d = { 'settings': { 'branch': 'main',
                                'kdrepro.train.make_optimizer': ('train.html#make_optimizer', 'kdrepro/train.py'),
                                'kdrepro.train.predict': ('train.html#predict', 'kdrepro/train.py'),
                                'kdrepro.train.teacher_outputs': ('train.html#teacher_outputs', 'kdrepro/train.py'),
+                               'kdrepro.train.timed_fit': ('train.html#timed_fit', 'kdrepro/train.py'),
                                'kdrepro.train.to_device': ('train.html#to_device', 'kdrepro/train.py')}}}

@@ -12,7 +12,7 @@ from ..core import set_seed
 from ..data import load
 from ..models import SmallCNN, count_params
 from ..losses import hinton_kd
-from ..train import Distiller, fit, evaluate
+from ..train import Distiller, fit, evaluate, timed_fit
 from ..selfsup import rotations, joint_labels, aggregate_joint, StageHeads, predict_with, accuracy
 
 # %% auto #0
@@ -73,9 +73,7 @@ def train_eval(method:str, seed:int, train_data, test_data, width:int=8, epochs:
     set_seed(seed)
     net = build_net(method, n_classes=len(train_data.classes), width=width)
     d = LayeredSD(net, method, T=T, alpha=alpha)
-    t0 = time.time()
-    fit(d, train_data.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, device=device, progress=progress, desc=f'{method} s{seed}')
-    secs = time.time() - t0
+    secs = timed_fit(d, train_data, seed, batch_size=batch_size, epochs=epochs, lr=lr, device=device, progress=progress, desc=f'{method} s{seed}')
     dl = test_data.loader(500)
     return {'acc': evaluate(d, dl, device)['acc'], 'aux_acc': aux_accuracies(net, method, dl, device), 'train_seconds': secs,
             'train_params': count_params(net), 'inference_params': net.inference_params() if method != 'ce' else count_params(net)}

@@ -12,7 +12,7 @@ from ..core import set_seed
 from ..data import load
 from ..models import SmallCNN, count_params
 from ..losses import hinton_kd
-from ..train import Distiller, fit
+from ..train import Distiller, fit, timed_fit
 from ..selfsup import rotations, repeat_labels, transform_labels, joint_labels, aggregate_joint, HeadedNet, predict_with, accuracy
 
 # %% auto #0
@@ -71,9 +71,7 @@ def train_eval(method:str, seed:int, train_data, test_data, width:int=8, epochs:
     set_seed(seed)
     net = build_net(method, n_classes=len(train_data.classes), width=width)
     d = SLA(net, method, T=T, mt_beta=mt_beta)
-    t0 = time.time()
-    fit(d, train_data.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, device=device, progress=progress, desc=f'{method} s{seed}')
-    secs = time.time() - t0
+    secs = timed_fit(d, train_data, seed, batch_size=batch_size, epochs=epochs, lr=lr, device=device, progress=progress, desc=f'{method} s{seed}')
     dl = test_data.loader(500)
     accs = {name: accuracy(*predict_with(fn, net, dl, device)) for name, fn in inference_fns(net, method).items()}
     return {'acc': accs, 'train_seconds': secs, 'params': count_params(net)}
