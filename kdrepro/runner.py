@@ -18,7 +18,7 @@ from . import catalog
 # %% auto #0
 __all__ = ['SCALE_CHOICES', 'REPORT_SUFFIXES', 'NotebookError', 'UsageError', 'papers_dir', 'paper_notebooks', 'find_notebook',
            'PaperNotebook', 'read_notebook', 'plan_params', 'current_report', 'promote', 'RunResult', 'pick_kernel',
-           'source_hash', 'up_to_date', 'execute_paper', 'run_papers', 'format_result', 'expand_grid']
+           'library_deps', 'source_hash', 'up_to_date', 'execute_paper', 'run_papers', 'format_result', 'expand_grid']
 
 # %% ../nbs/07_runner.ipynb #036d15b6
 class NotebookError(ValueError):
@@ -267,12 +267,40 @@ def _record_outcome(store_path, slug, params, run_id, run_dir:Path, status, erro
     d.update(status=status, error=error, duration=time.time() - t0)
     _atomic_text(res, json.dumps(d, indent=1, default=str))
 
+_FROM = re.compile(r'^[ \t]*from[ \t]+(\.+|kdrepro\b\.?)([\w.]*)[ \t]+import[ \t]+\(?([\w, \t]+)', re.M)
+_IMPORT = re.compile(r'^[ \t]*import[ \t]+kdrepro\.([\w.]+)', re.M)
+
+def _imports(code:str, pkg:Path, root:Path) -> set:
+    "Files of the kdrepro modules that `code` (living in package folder `pkg`) imports, absolutely or relatively."
+    out = set()
+    def add(base:Path, dotted:str):
+        p = base.joinpath(*dotted.split('.')) if dotted else base
+        for cand in (p.with_suffix('.py'), p/'__init__.py'):
+            if cand.exists() and cand.name != '_modidx.py': out.add(cand); return
+    for lead, mod, names in _FROM.findall(code):
+        base = root if lead.startswith('kdrepro') else pkg.parents[len(lead) - 2] if len(lead) > 1 else pkg
+        add(base, mod)
+        for n in names.replace('(', ' ').split(','):
+            if n.strip(): add(base, '.'.join(x for x in (mod, n.strip().split()[0]) if x))
+    for mod in _IMPORT.findall(code): add(root, mod)
+    return out
+
+def library_deps(code:str, root:Path) -> list:
+    "The kdrepro modules `code` imports, followed transitively through their own imports (paths relative to the package)."
+    seen, todo = set(), [(code, root)]
+    while todo:
+        src, pkg = todo.pop()
+        for p in _imports(src, pkg, root) - seen:
+            seen.add(p)
+            if p.name != '__init__.py': todo.append((p.read_text(), p.parent))
+    return sorted(str(p.relative_to(root)) for p in seen)
+
 def source_hash(nb:PaperNotebook, params:dict) -> str:
-    "Hash of what decides a run's result: the notebook's code cells, the library's sources (not its index) and the parameters."
+    "Hash of what decides a run's result: the notebook's code cells, the sources of the kdrepro modules it imports (transitively) and the parameters."
     import kdrepro
     root = Path(kdrepro.__file__).parent
-    lib = {str(p.relative_to(root)): content_hash(p.read_text()) for p in sorted(root.rglob('*.py')) if p.name != '_modidx.py'}
     cells = [c.source for c in nbformat.read(nb.path, as_version=4).cells if c.cell_type == 'code']
+    lib = {p: content_hash((root/p).read_text()) for p in library_deps('\n'.join(cells), root)}
     return content_hash({'cells': cells, 'lib': lib, 'params': params})
 
 def up_to_date(nb:PaperNotebook, params:dict, reports=None) -> str|None:
