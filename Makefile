@@ -47,13 +47,14 @@ reports: setup
 	$(VENV)/bin/kdrepro run --all --scale cpu --skip-unchanged
 
 # The whole test suite: every notebook at the smoke scale (nbdev_test), then pytest.
+# Two notebooks run at once, one torch thread each: two 2-thread processes on two cores spin-wait against each other.
 test: setup
 	$(MAKE) --no-print-directory APT_PKGS_EXTRA="$(APT_TEST)" apt
 	@before=$$(cat kdrepro/*.py kdrepro/*/*.py 2>/dev/null | md5sum); $(VENV)/bin/nbdev_export; \
 	after=$$(cat kdrepro/*.py kdrepro/*/*.py 2>/dev/null | md5sum); \
 	if [ "$$before" != "$$after" ]; then echo "!!! kdrepro/ was out of sync with nbs/: nbdev_export changed it (commit the exported modules)"; \
 	  if [ -n "$${CI:-}" ]; then exit 1; fi; fi
-	$(VENV)/bin/nbdev_test --n_workers 2 --timing
+	OMP_NUM_THREADS=1 KDREPRO_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --timing
 	$(VENV)/bin/pytest -q tests; rc=$$?; if [ $$rc = 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
 
 bench: setup

@@ -12,7 +12,7 @@ from .core import content_hash, fingerprint, reports_dir, in_test, canonical_jso
 
 # %% auto #0
 __all__ = ['SCHEMA', 'STATUSES', 'VERDICTS', 'ResultsStore', 'default_store_path', 'summarize', 'fmt_mean_std', 'Claim', 'Rule',
-           'Beats', 'AtLeast', 'check_claim', 'new_run_id', 'Run']
+           'Beats', 'AtLeast', 'AtMost', 'Within', 'check_claim', 'new_run_id', 'Run']
 
 # %% ../nbs/05_results.ipynb #81ea2e79
 SCHEMA = """
@@ -213,6 +213,35 @@ class AtLeast(Rule):
         v = np.asarray(values, float)
         obs = f"{v.mean()*self.scale:.2f}{self.unit}" + (f" ± {v.std(ddof=1)*self.scale:.2f}" if len(v) > 1 else ' (1 seed)')
         return ('reproduced' if v.mean() >= self.threshold else 'not reproduced'), obs
+
+class AtMost(Rule):
+    "A measured mean of at most `threshold` (sizes, costs, losses): reproduced if mean <= threshold, else not reproduced."
+    def __init__(self, threshold:float, unit:str='', scale:float=1.0, digits:int=2):
+        self.threshold, self.unit, self.scale, self.digits = threshold, unit, scale, digits
+        self.text = f"reproduced if the mean over seeds <= {threshold*scale:g}{unit}, else not reproduced"
+    def __call__(self, values):
+        v = np.asarray(values, float)
+        obs = f"{v.mean()*self.scale:.{self.digits}f}{self.unit}" + (f" ± {v.std(ddof=1)*self.scale:.{self.digits}f}" if len(v) > 1 else ' (1 seed)')
+        return ('reproduced' if v.mean() <= self.threshold else 'not reproduced'), obs
+
+class Within(Rule):
+    """`a` is within `margin` of `b` or better (paired by seed, gap = b - a; a non-inferiority check): reproduced if the
+    mean gap <= margin, not reproduced if it exceeds margin + the seed spread, inconclusive in between."""
+    def __init__(self, margin:float, unit:str='', scale:float=1.0):
+        if margin < 0: raise ValueError(f"margin must be >= 0, got {margin!r}")
+        self.margin, self.unit, self.scale = margin, unit, scale
+        self.text = (f"paired by seed, gap = b - a; reproduced if mean gap <= {margin*scale:g}{unit}; not reproduced if mean gap > "
+                     f"{margin*scale:g}{unit} + seed spread (larger std of a and b); else inconclusive")
+    def __call__(self, a, b):
+        a, b = np.asarray(a, float), np.asarray(b, float)
+        if a.shape != b.shape: raise ValueError(f"paired values need the same seeds: {a.shape} vs {b.shape}")
+        d = b - a
+        spread = max(a.std(ddof=1), b.std(ddof=1)) if len(a) > 1 else 0.0
+        obs = (f"gap {d.mean()*self.scale:+.2f}{self.unit} (per seed: {', '.join(f'{x*self.scale:+.2f}' for x in d)}; "
+               f"spread {spread*self.scale:.2f}{self.unit}, n={len(d)})")
+        if d.mean() <= self.margin: return 'reproduced', obs
+        if d.mean() > self.margin + spread: return 'not reproduced', obs
+        return 'inconclusive', obs
 
 def check_claim(name:str, statement:str, expected:str, rule:Rule, *values, scale:str='cpu') -> Claim:
     "Apply `rule` to the measured `values` and return the `Claim` with its computed verdict."
