@@ -4,15 +4,18 @@
 
 # %% ../nbs/05_results.ipynb #c3597689
 from __future__ import annotations
-import os, json, math, time, socket, shutil, sqlite3, tempfile, datetime as dt, secrets, traceback
+import os, json, math, time, socket, inspect, shutil, sqlite3, tempfile, datetime as dt, secrets, traceback
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np, pandas as pd
+from scipy.stats import t as _t
 from .core import content_hash, fingerprint, reports_dir, in_test, canonical_json
 
 # %% auto #0
-__all__ = ['SCHEMA', 'STATUSES', 'VERDICTS', 'ResultsStore', 'default_store_path', 'summarize', 'fmt_mean_std', 'Claim', 'Rule',
-           'Beats', 'AtLeast', 'AtMost', 'Within', 'check_claim', 'new_run_id', 'Run']
+__all__ = ['SCHEMA', 'STATUSES', 'CLAIM_COLUMNS', 'VERDICTS', 'ALPHA', 'ResultsStore', 'default_store_path', 'summarize',
+           'fmt_mean_std', 't_interval', 'seeds_needed', 'decide', 'Claim', 'Rule', 'Beats', 'Within', 'AtLeast',
+           'AtMost', 'check_claim', 'simulate_claims', 'look_schedule', 'look_alpha', 'sequential_procedure',
+           'simulate_sequential', 'new_run_id', 'Run']
 
 # %% ../nbs/05_results.ipynb #81ea2e79
 SCHEMA = """
@@ -25,11 +28,21 @@ CREATE TABLE IF NOT EXISTS metrics (
   seed INTEGER, value REAL, UNIQUE(run_id, method, metric, seed));
 CREATE TABLE IF NOT EXISTS claims (
   run_id TEXT NOT NULL REFERENCES runs(run_id), claim TEXT NOT NULL, statement TEXT, expected TEXT,
-  observed TEXT, verdict TEXT NOT NULL, rule TEXT, UNIQUE(run_id, claim));
+  observed TEXT, verdict TEXT NOT NULL, rule TEXT, effect REAL, lo REAL, hi REAL, n INTEGER, seeds_needed INTEGER,
+  unit TEXT, procedure TEXT, labels TEXT, UNIQUE(run_id, claim));
 CREATE INDEX IF NOT EXISTS runs_paper ON runs(paper);
 CREATE INDEX IF NOT EXISTS metrics_run ON metrics(run_id);
 """
 STATUSES = ('running', 'ok', 'failed', 'interrupted')
+CLAIM_COLUMNS = {'effect': 'REAL', 'lo': 'REAL', 'hi': 'REAL', 'n': 'INTEGER', 'seeds_needed': 'INTEGER', 'unit': 'TEXT',
+                 'procedure': 'TEXT', 'labels': 'TEXT'}
+_CLAIM_COLS = ('run_id', 'claim', 'statement', 'expected', 'observed', 'verdict', 'rule') + tuple(CLAIM_COLUMNS)
+_CLAIM_SQL = f"INSERT OR REPLACE INTO claims ({', '.join(_CLAIM_COLS)}) VALUES ({', '.join('?'*len(_CLAIM_COLS))})"
+
+def _claim_row(run_id, c:dict) -> tuple:
+    "One claims row from a claim's dict (as in results.json); fields older files lack are NULL."
+    return (run_id, c['name'], c.get('statement'), c.get('expected'), c.get('observed'), c['verdict'], c.get('rule'),
+            *(json.dumps(c.get('labels') or []) if k == 'labels' else c.get(k) for k in CLAIM_COLUMNS))
 
 def _now(): return dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
 
@@ -46,7 +59,11 @@ class ResultsStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
         con = sqlite3.connect(self.path, timeout=self.timeout)
-        try: con.execute('PRAGMA journal_mode=WAL'); con.executescript(SCHEMA)
+        try:
+            con.execute('PRAGMA journal_mode=WAL'); con.executescript(SCHEMA)
+            have = {r[1] for r in con.execute('PRAGMA table_info(claims)')}
+            for col, typ in CLAIM_COLUMNS.items():          # a store made before a column existed gains it (the store is a cache)
+                if col not in have: con.execute(f'ALTER TABLE claims ADD COLUMN {col} {typ}')
         finally: con.close()
         self.mark_interrupted()
 
@@ -104,8 +121,7 @@ def _log_metrics(self:ResultsStore, run_id, rows):
 
 def _log_claim(self:ResultsStore, run_id, c):
     with self._connect() as con:
-        con.execute('INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?,?,?)',
-                    (run_id, c.name, c.statement, c.expected, c.observed, c.verdict, c.rule))
+        con.execute(_CLAIM_SQL, _claim_row(run_id, asdict(c)))
 
 def _finish_run(self:ResultsStore, run_id, status='ok', error=None):
     if status not in STATUSES: raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
@@ -174,81 +190,180 @@ def fmt_mean_std(mean, std, n=None, digits=2, scale=1.0) -> str:
 
 # %% ../nbs/05_results.ipynb #2f9806d1
 VERDICTS = ('reproduced', 'not reproduced', 'inconclusive')
+ALPHA = 0.05         # every verdict interval is two-sided at 1 - ALPHA (95 %) unless a sequential procedure spends it
+
+def t_interval(x, alpha:float=ALPHA) -> tuple:
+    "`(mean, lo, hi)`: the two-sided 1-`alpha` Student t interval of the mean of `x`; one value gives (-inf, inf), zero spread a point."
+    x = np.asarray(x, float)
+    if x.ndim != 1 or len(x) == 0: raise ValueError(f"need a non-empty 1-d list of values, got shape {x.shape}")
+    if not np.isfinite(x).all(): raise ValueError(f"values must be finite, got {x.tolist()}")
+    m = float(x.mean())
+    if len(x) < 2: return m, -math.inf, math.inf
+    h = float(_t.ppf(1 - alpha/2, len(x) - 1)*x.std(ddof=1)/math.sqrt(len(x)))
+    return m, m - h, m + h
+
+def seeds_needed(effect:float, sd:float, bound:float=0.0, alpha:float=ALPHA, max_n:int=1000) -> int|None:
+    """Smallest number of seeds whose t interval, at the observed mean `effect` and spread `sd`, would exclude `bound`;
+    None when the effect sits on the bound or no n up to `max_n` would do."""
+    gap = abs(effect - bound)
+    if gap == 0 or not math.isfinite(sd): return None
+    if sd == 0: return 2
+    n = np.arange(2, max_n + 1)
+    ok = np.flatnonzero(_t.ppf(1 - alpha/2, n - 1)*sd/np.sqrt(n) < gap)
+    return int(n[ok[0]]) if len(ok) else None
+
+def decide(x, bound:float=0.0, direction:str='greater', alpha:float=ALPHA, need_seeds:bool=True) -> dict:
+    """The interval verdict on the claim "the mean of `x` is `direction` than `bound`": reproduced when the 1-`alpha`
+    interval lies wholly on the claimed side, not reproduced when it lies wholly on the other side (touching the bound
+    counts as the other side), inconclusive otherwise, with the seeds that would decide at the observed effect and spread."""
+    if direction not in ('greater', 'less'): raise ValueError(f"direction must be 'greater' or 'less', got {direction!r}")
+    x = np.asarray(x, float)
+    m, lo, hi = t_interval(x, alpha)
+    if direction == 'greater': v = 'reproduced' if lo > bound else 'not reproduced' if hi <= bound else 'inconclusive'
+    else: v = 'reproduced' if hi < bound else 'not reproduced' if lo >= bound else 'inconclusive'
+    sd = float(x.std(ddof=1)) if len(x) > 1 else math.nan
+    return dict(verdict=v, effect=m, lo=lo, hi=hi, n=len(x), sd=sd, bound=bound, direction=direction, alpha=alpha,
+                seeds_needed=seeds_needed(m, sd, bound, alpha) if v == 'inconclusive' and need_seeds else None)
 
 @dataclass
 class Claim:
-    "One checked claim: what the paper says, the rule, what we measured and the verdict."
+    """One checked claim: what the paper says, the rule, what we measured and the verdict; `effect`, `lo`, `hi` are the
+    effect and its interval in the rule's display unit; `labels` carry caveats ("formula not verified", "premise absent")."""
     name:str; statement:str; expected:str; observed:str; verdict:str; rule:str
+    effect:float|None=None; lo:float|None=None; hi:float|None=None; n:int|None=None; seeds_needed:int|None=None
+    unit:str=''; procedure:str=''; labels:list=field(default_factory=list)
 
 class Rule:
-    "A verdict rule: `text` says it in words; `__call__(...)` returns (verdict, observed text)."
+    "A verdict rule: `text` says it in words; `__call__(*values, alpha=)` returns (verdict, observed text, stats dict or None)."
     text = ''
     def __repr__(self): return self.text
 
+def _fmt_iv(s:dict, scale:float, unit:str) -> str:
+    f = lambda v: f"{v*scale:+.2f}" if math.isfinite(v) else ('-inf' if v < 0 else '+inf')
+    return f"{100*(1 - s['alpha']):.4g} % CI [{f(s['lo'])}, {f(s['hi'])}]"
+
+def _observed(kind:str, s:dict, per_seed, scale:float, unit:str, signed:bool=True) -> str:
+    obs = f"{kind} {s['effect']*scale:{'+' if signed else ''}.2f}{unit}, {_fmt_iv(s, scale, unit)}"
+    if per_seed is not None and len(per_seed) > 1: obs += f" (per seed: {', '.join(f'{v*scale:+.2f}' for v in per_seed)}; n={s['n']})"
+    elif s['n'] == 1: obs += ' (1 seed: no interval)'
+    if s['seeds_needed']: obs += f"; about {s['seeds_needed']} seeds would decide at this effect and spread"
+    elif s['verdict'] == 'inconclusive' and s['n'] > 1: obs += '; no affordable number of seeds decides at this effect'
+    return obs
+
+def _paired(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape: raise ValueError(f"paired values need the same seeds: {a.shape} vs {b.shape}")
+    return a, b
+
 class Beats(Rule):
-    """`a` beats `b` (paired by seed): reproduced when the mean paired gain exceeds `margin` and the seed spread
-    and every seed gains; not reproduced when the mean gain is <= 0; inconclusive otherwise."""
+    """`a` beats `b` by more than `margin`, paired by seed: the gain a - b (b - a when lower is better) per seed, its mean and
+    its paired t interval; reproduced when the interval lies above `margin`, not reproduced when it lies at or below it."""
     def __init__(self, margin:float=0.0, higher_is_better:bool=True, unit:str='', scale:float=1.0):
         self.margin, self.sign, self.unit, self.scale = margin, (1 if higher_is_better else -1), unit, scale
-        self.text = (f"paired by seed, gain = {'a - b' if higher_is_better else 'b - a'}; reproduced if mean gain > max({margin*scale:g}{unit}, "
-                     f"seed spread = larger std of a and b) and every seed gains; not reproduced if mean gain <= 0; else inconclusive")
-    def __call__(self, a, b):
-        a, b = np.asarray(a, float), np.asarray(b, float)
-        if a.shape != b.shape: raise ValueError(f"paired values need the same seeds: {a.shape} vs {b.shape}")
+        self.text = (f"paired by seed, gain = {'a - b' if higher_is_better else 'b - a'}; reproduced if the paired t interval of the mean gain "
+                     f"lies above {margin*scale:g}{unit}; not reproduced if it lies at or below it; else inconclusive")
+    def __call__(self, a, b, alpha:float=ALPHA):
+        a, b = _paired(a, b)
         d = self.sign*(a - b)
-        spread = max(a.std(ddof=1), b.std(ddof=1)) if len(a) > 1 else float('nan')
-        obs = (f"gain {d.mean()*self.scale:+.2f}{self.unit} (per seed: {', '.join(f'{x*self.scale:+.2f}' for x in d)}; "
-               f"spread {spread*self.scale:.2f}{self.unit}, n={len(d)})")
-        if d.mean() <= 0: return 'not reproduced', obs
-        if len(d) < 2: return 'inconclusive', obs + '; one seed has no spread'
-        if d.mean() > max(self.margin, spread) and (d > 0).all(): return 'reproduced', obs
-        return 'inconclusive', obs
-
-class AtLeast(Rule):
-    "A measured mean of at least `threshold`: reproduced if mean >= threshold, else not reproduced."
-    def __init__(self, threshold:float, unit:str='', scale:float=1.0):
-        self.threshold, self.unit, self.scale = threshold, unit, scale
-        self.text = f"reproduced if the mean over seeds >= {threshold*scale:g}{unit}, else not reproduced"
-    def __call__(self, values):
-        v = np.asarray(values, float)
-        obs = f"{v.mean()*self.scale:.2f}{self.unit}" + (f" ± {v.std(ddof=1)*self.scale:.2f}" if len(v) > 1 else ' (1 seed)')
-        return ('reproduced' if v.mean() >= self.threshold else 'not reproduced'), obs
-
-class AtMost(Rule):
-    "A measured mean of at most `threshold` (sizes, costs, losses): reproduced if mean <= threshold, else not reproduced."
-    def __init__(self, threshold:float, unit:str='', scale:float=1.0, digits:int=2):
-        self.threshold, self.unit, self.scale, self.digits = threshold, unit, scale, digits
-        self.text = f"reproduced if the mean over seeds <= {threshold*scale:g}{unit}, else not reproduced"
-    def __call__(self, values):
-        v = np.asarray(values, float)
-        obs = f"{v.mean()*self.scale:.{self.digits}f}{self.unit}" + (f" ± {v.std(ddof=1)*self.scale:.{self.digits}f}" if len(v) > 1 else ' (1 seed)')
-        return ('reproduced' if v.mean() <= self.threshold else 'not reproduced'), obs
+        s = decide(d, self.margin, 'greater', alpha)
+        return s['verdict'], _observed('gain', s, d, self.scale, self.unit), s
 
 class Within(Rule):
-    """`a` is within `margin` of `b` or better (paired by seed, gap = b - a; a non-inferiority check): reproduced if the
-    mean gap <= margin, not reproduced if it exceeds margin + the seed spread, inconclusive in between."""
-    def __init__(self, margin:float, unit:str='', scale:float=1.0):
+    """`a` is within `margin` of `b` or better (non-inferiority, paired by seed): gap = b - a (a - b when lower is better);
+    reproduced when the gap's paired t interval lies below `margin`, not reproduced when it lies at or above it."""
+    def __init__(self, margin:float, unit:str='', scale:float=1.0, higher_is_better:bool=True):
         if margin < 0: raise ValueError(f"margin must be >= 0, got {margin!r}")
-        self.margin, self.unit, self.scale = margin, unit, scale
-        self.text = (f"paired by seed, gap = b - a; reproduced if mean gap <= {margin*scale:g}{unit}; not reproduced if mean gap > "
-                     f"{margin*scale:g}{unit} + seed spread (larger std of a and b); else inconclusive")
-    def __call__(self, a, b):
-        a, b = np.asarray(a, float), np.asarray(b, float)
-        if a.shape != b.shape: raise ValueError(f"paired values need the same seeds: {a.shape} vs {b.shape}")
-        d = b - a
-        spread = max(a.std(ddof=1), b.std(ddof=1)) if len(a) > 1 else 0.0
-        obs = (f"gap {d.mean()*self.scale:+.2f}{self.unit} (per seed: {', '.join(f'{x*self.scale:+.2f}' for x in d)}; "
-               f"spread {spread*self.scale:.2f}{self.unit}, n={len(d)})")
-        if d.mean() <= self.margin: return 'reproduced', obs
-        if d.mean() > self.margin + spread: return 'not reproduced', obs
-        return 'inconclusive', obs
+        self.margin, self.unit, self.scale, self.sign = margin, unit, scale, (1 if higher_is_better else -1)
+        self.text = (f"paired by seed, gap = {'b - a' if higher_is_better else 'a - b'}; reproduced if the paired t interval of the mean gap lies below "
+                     f"{margin*scale:g}{unit}; not reproduced if it lies at or above it; else inconclusive")
+    def __call__(self, a, b, alpha:float=ALPHA):
+        a, b = _paired(a, b)
+        d = self.sign*(b - a)
+        s = decide(d, self.margin, 'less', alpha)
+        return s['verdict'], _observed('gap', s, d, self.scale, self.unit), s
 
-def check_claim(name:str, statement:str, expected:str, rule:Rule, *values, scale:str='cpu') -> Claim:
-    "Apply `rule` to the measured `values` and return the `Claim` with its computed verdict."
-    verdict, observed = rule(*values)
+class AtLeast(Rule):
+    "The mean over seeds is at least `threshold`: reproduced when its t interval lies above it, not reproduced when below, else inconclusive."
+    def __init__(self, threshold:float, unit:str='', scale:float=1.0):
+        self.threshold, self.unit, self.scale = threshold, unit, scale
+        self.text = f"reproduced if the t interval of the mean over seeds lies above {threshold*scale:g}{unit}; not reproduced if below; else inconclusive"
+    def __call__(self, values, alpha:float=ALPHA):
+        v = np.asarray(values, float)
+        s = decide(v, self.threshold, 'greater', alpha)
+        return s['verdict'], _observed('mean', s, None, self.scale, self.unit, signed=False), s
+
+class AtMost(Rule):
+    "The mean over seeds is at most `threshold` (sizes, costs, losses): reproduced when its t interval lies below it, not reproduced when above."
+    def __init__(self, threshold:float, unit:str='', scale:float=1.0, digits:int=2):
+        self.threshold, self.unit, self.scale, self.digits = threshold, unit, scale, digits
+        self.text = f"reproduced if the t interval of the mean over seeds lies below {threshold*scale:g}{unit}; not reproduced if above; else inconclusive"
+    def __call__(self, values, alpha:float=ALPHA):
+        v = np.asarray(values, float)
+        s = decide(v, self.threshold, 'less', alpha)
+        return s['verdict'], _observed('mean', s, None, self.scale, self.unit, signed=False), s
+
+def _rule_call(rule, values, alpha):
+    try: has_alpha = 'alpha' in inspect.signature(rule.__call__).parameters
+    except (TypeError, ValueError): has_alpha = False
+    out = rule(*values, alpha=alpha) if has_alpha else rule(*values)
+    if len(out) == 2: return out[0], out[1], None
+    return out
+
+def check_claim(name:str, statement:str, expected:str, rule:Rule, *values, scale:str='cpu', alpha:float=ALPHA,
+                labels=(), procedure:str|None=None) -> Claim:
+    "Apply `rule` to the measured `values` at level `alpha` and return the `Claim` with its computed verdict and interval."
+    verdict, observed, s = _rule_call(rule, values, alpha)
     if verdict not in VERDICTS: raise ValueError(f"rule returned unknown verdict {verdict!r}")
     if scale == 'smoke': verdict, observed = 'inconclusive', observed + ' [smoke scale: code path only]'
-    return Claim(name, statement, expected, observed, verdict, rule.text)
+    k = getattr(rule, 'scale', 1.0)
+    iv = {}
+    if s is not None:
+        fin = lambda v: v*k if math.isfinite(v) else None
+        iv = dict(effect=s['effect']*k, lo=fin(s['lo']), hi=fin(s['hi']), n=s['n'], seeds_needed=s['seeds_needed'])
+    proc = procedure or (f"paired t interval, {100*(1 - alpha):.4g} % two-sided" if s is not None else 'exact rule (no interval)')
+    return Claim(name, statement, expected, observed, verdict, rule.text, unit=getattr(rule, 'unit', ''), procedure=proc,
+                 labels=list(labels), **iv)
+
+# %% ../nbs/05_results.ipynb #95a82e47
+def simulate_claims(effect:float=0.0, n_seeds:int=3, n_claims:int=4000, seed:int=0, alpha:float=ALPHA) -> pd.Series:
+    "Share of each verdict of `decide` over `n_claims` simulated paired differences ~ N(effect*sd, sd) with random spreads."
+    rng = np.random.default_rng(seed)
+    sd = rng.uniform(0.5, 3.0, n_claims)
+    d = rng.normal(effect*sd[:, None], sd[:, None], (n_claims, n_seeds))
+    return pd.Series([decide(x, alpha=alpha, need_seeds=False)['verdict'] for x in d]).value_counts(normalize=True).reindex(VERDICTS, fill_value=0.0)
+
+# %% ../nbs/05_results.ipynb #9827fe1c
+def look_schedule(start:int=3, max_seeds:int=20, growth:float=1.6) -> list:
+    "The seed counts of the planned looks: `start`, then about `growth` times more each look, ending at `max_seeds`."
+    if not (2 <= start <= max_seeds): raise ValueError(f"need 2 <= start <= max_seeds, got start={start}, max_seeds={max_seeds}")
+    if growth <= 1: raise ValueError(f"growth must be > 1, got {growth}")
+    ns = [start]
+    while ns[-1] < max_seeds: ns.append(min(max_seeds, max(ns[-1] + 1, math.ceil(ns[-1]*growth))))
+    return ns
+
+def look_alpha(looks:int, alpha:float=ALPHA) -> float:
+    "The level each of `looks` planned looks uses (Bonferroni alpha-spending)."
+    if looks < 1: raise ValueError(f"looks must be >= 1, got {looks}")
+    return alpha/looks
+
+def sequential_procedure(look:int, looks:int, alpha:float=ALPHA) -> str:
+    "The one-line statement of the sequential procedure for the report."
+    return (f"sequential look {look} of {looks}: paired t interval at {100*(1 - look_alpha(looks, alpha)):.4g} % "
+            f"(Bonferroni alpha-spending of {alpha:g} over {looks} planned looks)")
+
+def simulate_sequential(effect:float=0.0, start:int=3, max_seeds:int=20, n_claims:int=2000, seed:int=0, alpha:float=ALPHA,
+                        spend:bool=True) -> pd.Series:
+    "Final-verdict shares when seeds are added look by look until decided; `spend=False` peeks at the full `alpha` each look."
+    rng = np.random.default_rng(seed)
+    ns = look_schedule(start, max_seeds); a = look_alpha(len(ns), alpha) if spend else alpha
+    out = []
+    for _ in range(n_claims):
+        sd = rng.uniform(0.5, 3.0); d = rng.normal(effect*sd, sd, max_seeds)
+        for n in ns:
+            v = decide(d[:n], alpha=a, need_seeds=False)['verdict']
+            if v != 'inconclusive': break
+        out.append(v)
+    return pd.Series(out).value_counts(normalize=True).reindex(VERDICTS, fill_value=0.0)
 
 # %% ../nbs/05_results.ipynb #4e8e2c77
 def new_run_id(params_hash:str='') -> str:
@@ -272,6 +387,13 @@ class Run:
         self.store.start_run(self.run_id, paper, self.fp, self.scale, self.seeds, self.dir)
         self.metrics, self.claims, self.t0, self.status = [], [], time.time(), 'running'
         self.notes = {}
+        self.alpha, self.procedure = ALPHA, None
+        look = os.environ.get('KDREPRO_LOOK')           # 'k/K': look k of K planned looks of a sequential run (kdrepro run --until-decided)
+        if look:
+            try: k, K = (int(v) for v in look.split('/')); assert 1 <= k <= K
+            except (ValueError, AssertionError): raise ValueError(f"KDREPRO_LOOK must be 'k/K' with 1 <= k <= K, got {look!r}") from None
+            self.alpha, self.procedure = look_alpha(K), sequential_procedure(k, K)
+            self.notes['sequential'] = {'look': k, 'looks': K, 'alpha': self.alpha, 'procedure': self.procedure}
 
     def log(self, method:str, metric:str, value, seed=None):
         "Record one measured value (also written to the store at once)."
@@ -290,9 +412,9 @@ class Run:
         if not rows: raise KeyError(f"no values recorded for method {method!r}, metric {metric!r}")
         return [m['value'] for m in rows]
 
-    def check(self, name, statement, expected, rule, *values) -> Claim:
-        "Check a claim with `check_claim` at this run's scale, record and return it."
-        c = check_claim(name, statement, expected, rule, *values, scale=self.scale)
+    def check(self, name, statement, expected, rule, *values, labels=()) -> Claim:
+        "Check a claim with `check_claim` at this run's scale and level (`labels`: caveats shown in the claims table), record and return it."
+        c = check_claim(name, statement, expected, rule, *values, scale=self.scale, alpha=self.alpha, labels=labels, procedure=self.procedure)
         self.claims = [o for o in self.claims if o.name != name] + [c]
         self.store.log_claim(self.run_id, c)
         return c
@@ -339,8 +461,7 @@ def _import_results(self:ResultsStore, d:dict):
                      fp.get('device'), None, None, started, ended, d.get('duration'), d.get('status', 'ok'), d.get('error'), d.get('run_dir')))
         con.executemany('INSERT OR REPLACE INTO metrics VALUES (?,?,?,?,?)',
                         [(rid, m['method'], m['metric'], m['seed'], m['value']) for m in d.get('metrics', [])])
-        con.executemany('INSERT OR REPLACE INTO claims VALUES (?,?,?,?,?,?,?)',
-                        [(rid, c['name'], c['statement'], c['expected'], c['observed'], c['verdict'], c['rule']) for c in d.get('claims', [])])
+        con.executemany(_CLAIM_SQL, [_claim_row(rid, c) for c in d.get('claims', [])])
 
 def _rebuild(self:ResultsStore, root=None) -> int:
     "Import every `results.json` under `root` (default: the reports folder); return how many runs."
