@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser('run', help='execute paper notebooks (papermill) into run folders; promote successful runs')
     s.add_argument('slugs', nargs='*', metavar='SLUG'); s.add_argument('--all', action='store_true', help='every paper notebook present')
     run_opts(s)
+    s.add_argument('--until-decided', action='store_true',
+                   help='add seeds in planned looks until every claim is decided (Bonferroni alpha-spending over the looks)')
+    s.add_argument('--max-seeds', type=int, default=20, help='the seed budget of --until-decided (default 20)')
     s = sub.add_parser('sweep', help='one run per point of a parameter grid, and a figure of each metric against it')
     s.add_argument('slug'); s.add_argument('-g', '--grid', nargs=2, action='append', default=[], metavar=('NAME', 'VALUES'),
                                            help="values separated by ',' (by ';' for list parameters); repeatable")
@@ -124,6 +127,14 @@ def cmd_run(args) -> int:
             if rid: print(f"= {nb.slug:22s} up to date (report of run {rid}: same notebook, library and parameters)")
             else: keep.append((nb, p))
         items = keep
+    if getattr(args, 'until_decided', False):
+        from kdrepro.sequential import plan_looks, run_until_decided
+        if len(items) != 1: raise UsageError("--until-decided runs one paper at a time: name one SLUG")
+        nb, p = items[0]
+        plan_looks(nb, p, args.max_seeds)                           # a bad budget fails here, before any compute
+        store = _store(create=True)
+        res = run_until_decided(nb, p, args.max_seeds, echo=print, store=store.path, reports=reports_dir())
+        return _finish(res, args, store)
     store = _store(create=True)
     res = run_papers(items, jobs=args.jobs, progress=args.all or len(items) > 1, echo=print, store=store.path, reports=reports_dir())
     return _finish(res, args, store)
