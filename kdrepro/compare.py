@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 from .core import reports_dir
 from .results import ResultsStore, summarize, fmt_mean_std, default_store_path
+from .storage import current_report, paper_notebooks
 from . import catalog
 
 # %% auto #0
@@ -95,7 +96,6 @@ def _moved_text(h) -> str:
 # %% ../nbs/10_compare.ipynb #b97b3d74
 def paper_summary(store:ResultsStore, slug:str, reports=None, runs:pd.DataFrame|None=None) -> dict:
     "One paper's overview: last status, last good run, its claims, main metric, wall time, figures and table."
-    from kdrepro.runner import current_report
     reports = Path(reports or reports_dir())
     runs = store.runs(slug) if runs is None else runs
     entry = catalog.paper(slug) or dict(number='', slug=slug, title=slug, short=slug, kind='', tier='–', arxiv=None)
@@ -125,7 +125,6 @@ def paper_summary(store:ResultsStore, slug:str, reports=None, runs:pd.DataFrame|
 
 def report_data(store:ResultsStore|None=None, reports=None) -> dict:
     "Every paper of the catalog (plus any other paper in the store), its history, and the shared benchmarks."
-    from kdrepro.runner import paper_notebooks
     store = store or ResultsStore(); reports = Path(reports or reports_dir())
     runs = store.runs()
     present = paper_notebooks()
@@ -301,7 +300,6 @@ def render_readme(run_dir) -> str:
 
 def show_text(slug:str, reports=None, store:ResultsStore|None=None) -> str|None:
     "The current report of `slug` for the terminal (table and verdicts), or None when it has none."
-    from kdrepro.runner import current_report
     cur = current_report(slug, reports)
     if cur is None: return None
     r = json.loads((cur/'results.json').read_text())

@@ -4,21 +4,23 @@
 
 # %% ../nbs/07_runner.ipynb #71d269f1
 from __future__ import annotations
-import os, sys, ast, json, re, time, shutil, fcntl, difflib, itertools, contextlib, traceback, datetime as dt
+import os, sys, ast, json, re, time, difflib, itertools, contextlib, traceback, datetime as dt
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import nbformat
 from .core import (ParamError, SCALES, check_spec, coerce_param, resolve_params, content_hash, reports_dir,
-                          project_root, fingerprint, canonical_json)
+                          fingerprint, canonical_json)
 from .results import ResultsStore, new_run_id, default_store_path
 from . import catalog
+from .storage import _NB_RE, _atomic_text, papers_dir, paper_notebooks, REPORT_SUFFIXES, current_report, promote
+from .compare import render_readme
 
 # %% auto #0
-__all__ = ['SCALE_CHOICES', 'REPORT_SUFFIXES', 'NotebookError', 'UsageError', 'papers_dir', 'paper_notebooks', 'find_notebook',
-           'PaperNotebook', 'read_notebook', 'plan_params', 'current_report', 'promote', 'RunResult', 'pick_kernel',
-           'library_deps', 'source_hash', 'up_to_date', 'execute_paper', 'run_papers', 'format_result', 'expand_grid']
+__all__ = ['SCALE_CHOICES', 'NotebookError', 'UsageError', 'find_notebook', 'PaperNotebook', 'read_notebook', 'plan_params',
+           'RunResult', 'pick_kernel', 'library_deps', 'source_hash', 'up_to_date', 'execute_paper', 'run_papers',
+           'format_result', 'expand_grid']
 
 # %% ../nbs/07_runner.ipynb #036d15b6
 class NotebookError(ValueError):
@@ -26,20 +28,6 @@ class NotebookError(ValueError):
 
 class UsageError(ValueError):
     "A command-line mistake that is not about a parameter value (an unknown paper, a bad option)."
-
-_NB_RE = re.compile(r'^(\d{2})_([A-Za-z0-9_]+)\.ipynb$')
-
-def papers_dir() -> Path:
-    "Where paper notebooks are: `$KDREPRO_NBS`, else `<project>/nbs/papers`, else `./nbs/papers`."
-    if os.environ.get('KDREPRO_NBS'): return Path(os.environ['KDREPRO_NBS']).resolve()
-    root = project_root()
-    return (root/'nbs'/'papers') if root else Path('nbs/papers').resolve()
-
-def paper_notebooks(d=None) -> dict:
-    "slug -> notebook path of every `NN_<slug>.ipynb` in the papers folder, in paper-number order."
-    d = Path(d) if d else papers_dir()
-    found = sorted((m.group(1), m.group(2), p) for p in d.glob('*.ipynb') if (m := _NB_RE.match(p.name)))
-    return {slug: p for _, slug, p in found}
 
 def find_notebook(key:str, d=None) -> Path:
     "The notebook of the paper named `key` (slug, number, `NN_slug` or a path to an .ipynb)."
@@ -136,79 +124,6 @@ def plan_params(nb:PaperNotebook, overrides=(), scale:str|None=None, seeds=None)
         resolve_params(nb.spec, sc, **given)   # the whole set, per-scale defaults included, as the notebook will see it
     except ParamError as e: raise ParamError(f"{nb.slug}: {e}") from None
     return {'scale': sc, **given}
-
-# %% ../nbs/07_runner.ipynb #418c1336
-REPORT_SUFFIXES = ('.md', '.png', '.svg', '.jpg', '.csv', '.html')
-
-@contextlib.contextmanager
-def _locked(dest:Path):
-    dest.mkdir(parents=True, exist_ok=True)
-    with open(dest/'.lock', 'a+') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
-
-def _manifest(d:Path) -> dict:
-    try: return json.loads((d/'MANIFEST.json').read_text())
-    except (OSError, json.JSONDecodeError): return {'files': []}
-
-def _atomic_text(path:Path, text:str):
-    tmp = path.with_name(f'.{path.name}.tmp{os.getpid()}')
-    tmp.write_text(text)
-    with open(tmp) as f: os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-def _roll_forward(dest:Path):
-    "Finish an interrupted promotion (call under the lock); remove staging folders nobody committed."
-    j = dest/'.promote'
-    if j.exists():
-        stage = dest/json.loads(j.read_text())['stage']
-        if stage.exists():
-            new, old = _manifest(stage), _manifest(dest)
-            for f in new['files']:
-                if (stage/f).exists(): os.replace(stage/f, dest/f)
-            for f in set(old['files']) - set(new['files']):
-                (dest/f).unlink(missing_ok=True)
-            if (stage/'MANIFEST.json').exists(): os.replace(stage/'MANIFEST.json', dest/'MANIFEST.json')
-            shutil.rmtree(stage, ignore_errors=True)
-        j.unlink()
-    for s in dest.glob('.staging-*'):                  # staging folders of runners that died before committing
-        pid = s.name.split('-')[1]
-        if not (pid.isdigit() and _alive(int(pid))): shutil.rmtree(s, ignore_errors=True)
-
-def _alive(pid:int) -> bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    return True
-
-def current_report(slug:str, reports=None) -> Path|None:
-    "The folder of the paper's current report (finishing an interrupted promotion first), or None if it has none."
-    dest = Path(reports or reports_dir())/slug
-    if not dest.exists(): return None
-    if (dest/'.promote').exists() or any(dest.glob('.staging-*')):
-        with _locked(dest): _roll_forward(dest)
-    return dest if (dest/'MANIFEST.json').exists() else None
-
-def promote(run_dir, slug:str, reports=None, readme:str|None=None) -> Path:
-    "Make a successful run folder the paper's current report `reports/<slug>/` (staged, journalled, rolled forward)."
-    run_dir, dest = Path(run_dir), Path(reports or reports_dir())/slug
-    res = json.loads((run_dir/'results.json').read_text())
-    if res.get('status') != 'ok': raise ValueError(f"refusing to promote run {run_dir.name}: its status is {res.get('status')!r}")
-    files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and not p.name.startswith('.')
-                   and (p.suffix in REPORT_SUFFIXES or p.name == 'results.json' or p.suffix == '.ipynb'))
-    stage = dest/f'.staging-{os.getpid()}-{run_dir.name}'
-    if stage.exists(): shutil.rmtree(stage)
-    stage.mkdir(parents=True)
-    for f in files: shutil.copy2(run_dir/f, stage/f)
-    if readme is not None: (stage/'README.md').write_text(readme); files = sorted(set(files) | {'README.md'})
-    man = {'run_id': res['run_id'], 'paper': slug, 'files': files, 'promoted': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}
-    (stage/'MANIFEST.json').write_text(json.dumps(man, indent=1))
-    with _locked(dest):
-        _roll_forward(dest)                       # an older interrupted promotion first (and stale staging folders)
-        _atomic_text(dest/'.promote', json.dumps({'stage': stage.name}))
-        _roll_forward(dest)
-    return dest
 
 # %% ../nbs/07_runner.ipynb #a34764eb
 @dataclass
@@ -349,7 +264,6 @@ def execute_paper(nb:PaperNotebook, params:dict, reports=None, store=None, kerne
             _atomic_text(run_dir/'results.json', json.dumps(d, indent=1, default=str))
         if status == 'ok' and promote_ok:
             try:
-                from kdrepro.compare import render_readme
                 promote(run_dir, nb.slug, reports, readme=render_readme(run_dir))
                 promoted = True
             except Exception as e:
