@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #41efb2d0
 from __future__ import annotations
-import os, sys, json, math, random, hashlib, subprocess, platform, re, tempfile
+import os, sys, json, math, random, hashlib, subprocess, platform, re, tempfile, warnings, datetime as dt
 from pathlib import Path
 from importlib import metadata
 import numpy as np
@@ -13,7 +13,8 @@ import torch
 # %% auto #0
 __all__ = ['SCALES', 'set_seed', 'get_device', 'set_threads', 'in_test', 'resolve_scale', 'ParamError', 'check_spec',
            'coerce_param', 'describe_param', 'resolve_params', 'params_from', 'canonical_json', 'content_hash',
-           'project_root', 'reports_dir', 'cache_dir', 'git_state', 'package_versions', 'fingerprint']
+           'project_root', 'reports_dir', 'cache_dir', 'file_sha256', 'cache_paths', 'cache_read', 'cache_write',
+           'cached_entry', 'git_state', 'package_versions', 'fingerprint', 'pid_alive']
 
 # %% ../nbs/00_core.ipynb #b0f644d5
 def set_seed(seed:int, deterministic:bool=True) -> torch.Generator:
@@ -173,6 +174,65 @@ def cache_dir() -> Path:
     p.mkdir(parents=True, exist_ok=True)
     return p
 
+# %% ../nbs/00_core.ipynb #d342ac99
+def file_sha256(path) -> str:
+    "SHA-256 hex digest of a file's bytes (read in 1 MiB chunks)."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+    return h.hexdigest()
+
+def _jsonable(obj): return json.loads(json.dumps(obj, default=str))
+
+def cache_paths(kind:str, spec, version:int=0) -> tuple:
+    "`(key, object file, sidecar)` of the cache entry for `spec` under `cache_dir()/kind`; `key` is the content hash of `spec` and `version`."
+    key = content_hash({'spec': spec, 'cache_version': version})
+    d = cache_dir()/kind
+    return key, d/f'{key}.pt', d/f'{key}.json'
+
+def cache_read(kind:str, spec, version:int=0) -> tuple:
+    "`(obj, sidecar, None)` for a valid entry of `spec`, else `(None, None, reason)`: 'missing', or what is wrong with it."
+    _, pt, side = cache_paths(kind, spec, version)
+    if not pt.exists() or not side.exists(): return None, None, 'missing'
+    try: meta = json.loads(side.read_text())
+    except (OSError, json.JSONDecodeError) as e: return None, None, f'unreadable sidecar {side.name}: {e}'
+    if not isinstance(meta, dict) or meta.get('spec') != _jsonable(spec) or meta.get('cache_version') != version:
+        return None, None, f'spec in the sidecar {side.name} does not match'
+    if meta.get('sha256') != file_sha256(pt): return None, None, f'checksum mismatch for {pt.name} (corrupt or truncated file)'
+    try: obj = torch.load(pt, map_location='cpu', weights_only=True)
+    except Exception as e: return None, None, f'torch.load rejected {pt.name}: {type(e).__name__}: {e}'
+    return obj, meta, None
+
+def _atomic(path:Path, write):
+    tmp = path.with_name(f'{path.name}.tmp{os.getpid()}')
+    try: write(tmp); os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+
+def cache_write(kind:str, spec, obj, version:int=0, extra:dict|None=None) -> dict:
+    "Store `obj` (tensors and plain containers) as the entry of `spec`: object file, then its checksummed sidecar, each atomically; return the sidecar."
+    _, pt, side = cache_paths(kind, spec, version)
+    pt.parent.mkdir(parents=True, exist_ok=True)
+    _atomic(pt, lambda p: torch.save(obj, p))
+    meta = {'spec': _jsonable(spec), 'sha256': file_sha256(pt), 'cache_version': version,
+            'created': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'), **(extra or {})}
+    _atomic(side, lambda p: p.write_text(json.dumps(meta, indent=1, default=str)))
+    return meta
+
+def cached_entry(kind:str, spec, build, name:str='', version:int=0, accept=None) -> tuple:
+    """`(obj, meta)` for `spec` under `cache_dir()/kind`: the stored object when a valid entry exists and `accept(obj)`
+    (if given) neither returns False nor raises; else `build() -> (obj, extra sidecar fields)`, stored with `cache_write`.
+    A corrupt, mismatched or rejected entry is rebuilt with a warning naming the file and the reason.
+    `meta` is the sidecar plus `key` (the content hash) and `cached` (True when read from disk)."""
+    key, pt, _ = cache_paths(kind, spec, version)
+    obj, meta, why = cache_read(kind, spec, version)
+    if why is None and accept is not None:
+        try: why = 'unexpected content' if accept(obj) is False else None
+        except Exception as e: why = f'unexpected content: {type(e).__name__}: {e}'
+    if why is None: return obj, {**meta, 'key': key, 'cached': True}
+    if why != 'missing': warnings.warn(f"corrupt cache file {pt} for {name or kind} ({why}); rebuilding it")
+    obj, extra = build()
+    return obj, {**cache_write(kind, spec, obj, version, {'name': name, **(extra or {})}), 'key': key, 'cached': False}
+
 # %% ../nbs/00_core.ipynb #28e393b0
 _PKGS = ('torch', 'torchvision', 'timm', 'transformers', 'numpy', 'papermill', 'nbdev', 'kdrepro')
 
@@ -202,3 +262,11 @@ def fingerprint(params:dict, device=None) -> dict:
             'packages': package_versions(), 'python': platform.python_version(),
             'device': dev.type if dev.type == 'cpu' else f'{dev.type}:{torch.cuda.get_device_name(dev)}',
             'threads': torch.get_num_threads()}
+
+# %% ../nbs/00_core.ipynb #12c46360
+def pid_alive(pid:int) -> bool:
+    "True when a process with id `pid` exists on this machine (also when it belongs to another user)."
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True

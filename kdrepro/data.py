@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import Dataset, DataLoader, BatchSampler, RandomSampler, SequentialSampler
-from .core import content_hash, cache_dir
+from .core import content_hash, cache_dir, cached_entry
 
 # %% auto #0
 __all__ = ['DATA_VERSION', 'SPLIT_SEED', 'DATASETS', 'FASHION_CLASSES', 'DIGIT_CLASSES', 'NORM', 'DEBIAN', 'SR', 'CLIP', 'N_MELS',
@@ -189,20 +189,9 @@ def load(name:str, split:str='train', n:int|None=None, seed:int=0, root:str|None
 
 # %% ../nbs/01_data.ipynb #b8ac748e
 def cached(name:str, key:dict, build, check=None):
-    "Load `cache_dir()/name/<hash of key>.pt`, or `build()` it and save it; a corrupt file is rebuilt with a warning."
-    path = cache_dir()/name/f"{content_hash({'key': key, 'data_version': DATA_VERSION})}.pt"
-    if path.exists():
-        try:
-            obj = torch.load(path, weights_only=True)
-            if check is not None and not check(obj): raise ValueError("unexpected content")
-            return obj
-        except Exception as e:
-            warnings.warn(f"corrupt cache file {path} ({type(e).__name__}: {e}); rebuilding it")
-    obj = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
-    torch.save(obj, tmp); os.replace(tmp, path)
-    return obj
+    "The object `build()` makes for `key`, cached under `cache_dir()/name` by `core.cached_entry` (checksummed sidecar, atomic writes); a corrupt entry, or one `check` rejects, is rebuilt with a warning."
+    accept = None if check is None else (lambda o: bool(check(o)))
+    return cached_entry(name, key, lambda: (build(), {}), name, version=DATA_VERSION, accept=accept)[0]
 
 def _file_key(path) -> dict:
     "Identity of an input file for cache keys: path, size and modification time."

@@ -11,16 +11,17 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .core import get_device
-from .data import TensorData, load, stratified_indices
+from .data import TensorData, load, stratified_indices, DIGIT_WORDS
 from .models import SmallCNN, MLP, encode_text
 from .train import Distiller, to_device
+from .evaluate import accuracy
 
 # %% auto #0
-__all__ = ['MODALITY_SHAPES', 'DERIVED', 'FUSIONS', 'DIGIT_WORDS', 'lowres', 'edges', 'paired_digits', 'data_shapes',
-           'voice_split', 'ModalityEncoder', 'MultimodalNet', 'combinations', 'combo_name', 'present_mask',
-           'random_present', 'drop_inputs', 'feature_mask', 'shuffle_modality', 'label_unique_batches',
-           'ModalityDropout', 'predict_present', 'evaluate_combinations', 'class_prompts', 'text_embeddings',
-           'zero_shot_logits', 'zero_shot_accuracy', 'retrieval_at_k']
+__all__ = ['MODALITY_SHAPES', 'DERIVED', 'FUSIONS', 'lowres', 'edges', 'paired_digits', 'data_shapes', 'voice_split',
+           'ModalityEncoder', 'MultimodalNet', 'combinations', 'combo_name', 'present_mask', 'random_present',
+           'drop_inputs', 'feature_mask', 'shuffle_modality', 'label_unique_batches', 'ModalityDropout',
+           'predict_present', 'evaluate_combinations', 'class_prompts', 'text_embeddings', 'zero_shot_logits',
+           'zero_shot_accuracy', 'retrieval_at_k', 'DIGIT_WORDS']
 
 # %% ../nbs/13_multimodal.ipynb #ac4a6e47
 MODALITY_SHAPES = {'image': (1, 28, 28), 'audio': (1, 40, 98), 'lowres': (1, 7, 7), 'edges': (1, 28, 28)}
@@ -307,11 +308,11 @@ def evaluate_combinations(model:nn.Module, data, combos=None, batch_size:int=256
     rows = []
     for c in combos:
         logits, y = predict_present(net, data, c, batch_size)
-        rows.append({'combo': combo_name(c), 'n_modalities': len(c), 'acc': (logits.argmax(1) == y).float().mean().item()})
+        rows.append({'combo': combo_name(c), 'n_modalities': len(c), 'acc': accuracy(logits, y)})
     return pd.DataFrame(rows)
 
 # %% ../nbs/13_multimodal.ipynb #bb0003f6
-DIGIT_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine']
+_all_ = ['DIGIT_WORDS']   # `data.DIGIT_WORDS`, re-exported here for the zero-shot prompts
 
 def class_prompts(classes, template:str='the spoken digit {}') -> list:
     "One prompt per class name (`template` with `{}` for the name)."

@@ -9,7 +9,7 @@ from dataclasses import dataclass, asdict, field
 from pathlib import Path
 import numpy as np, pandas as pd
 from scipy.stats import t as _t
-from .core import content_hash, fingerprint, reports_dir, in_test, canonical_json
+from .core import content_hash, fingerprint, reports_dir, in_test, canonical_json, pid_alive
 
 # %% auto #0
 __all__ = ['SCHEMA', 'STATUSES', 'CLAIM_COLUMNS', 'VERDICTS', 'ALPHA', 'ResultsStore', 'default_store_path', 'summarize',
@@ -45,12 +45,6 @@ def _claim_row(run_id, c:dict) -> tuple:
             *(json.dumps(c.get('labels') or []) if k == 'labels' else c.get(k) for k in CLAIM_COLUMNS))
 
 def _now(): return dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
-
-def _pid_alive(pid:int) -> bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    return True
 
 class ResultsStore:
     "The SQLite results store: runs, metrics per method and seed, claims."
@@ -137,7 +131,7 @@ def _mark_interrupted(self:ResultsStore) -> int:
     host = socket.gethostname()
     with self._connect() as con:
         rows = con.execute("SELECT run_id, pid FROM runs WHERE status='running' AND host=?", (host,)).fetchall()
-        dead = [r for r, p in rows if p is None or not _pid_alive(int(p))]
+        dead = [r for r, p in rows if p is None or not pid_alive(int(p))]
         for r in dead: con.execute("UPDATE runs SET status='interrupted', ended=?, error=? WHERE run_id=?",
                                    (_now(), 'process ended before the run finished', r))
     return len(dead)

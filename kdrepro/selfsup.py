@@ -9,6 +9,7 @@ from torch import nn
 import torch.nn.functional as F
 from .core import get_device
 from .models import FeatureTap
+from .evaluate import accuracy    # kept importable as selfsup.accuracy
 
 # %% auto #0
 __all__ = ['rotations', 'repeat_labels', 'transform_labels', 'joint_labels', 'split_joint', 'aggregate_joint',
@@ -135,7 +136,4 @@ def predict_with(fn, model:nn.Module, dl, device=None) -> tuple:
     finally: model.train(was)
     return torch.cat(outs), torch.cat(ys)
 
-def accuracy(logits:torch.Tensor, y:torch.Tensor) -> float:
-    "Top-1 accuracy of `logits` against labels `y`."
-    if len(logits) != len(y): raise ValueError(f"{len(logits)} predictions for {len(y)} labels")
-    return (logits.argmax(1) == y).float().mean().item()
+_all_ = ['accuracy']   # the one `evaluate.accuracy`, re-exported for the notebooks that import it from here

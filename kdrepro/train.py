@@ -12,8 +12,9 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from .core import content_hash, cache_dir, get_device, set_seed
+from .core import content_hash, cache_dir, get_device, set_seed, cached_entry
 from .models import FeatureTap
+from .evaluate import accuracy
 
 # %% auto #0
 __all__ = ['DISTILLERS', 'CACHE_VERSION', 'Distiller', 'CE', 'KD', 'FeatureDistiller', 'FitNet', 'AT', 'SP', 'RKD', 'PKT', 'DIST',
@@ -238,7 +239,7 @@ def predict(model:nn.Module, dl, device=None) -> tuple:
 def evaluate(model:nn.Module, dl, device=None) -> dict:
     "Accuracy and mean cross-entropy of the student (or plain model) over a loader."
     logits, y = predict(model, dl, device)
-    return {'acc': (logits.argmax(1) == y).float().mean().item(), 'loss': F.cross_entropy(logits, y).item()}
+    return {'acc': accuracy(logits, y), 'loss': F.cross_entropy(logits, y).item()}
 
 # %% ../nbs/04_train.ipynb #8fdc1392
 def timed_fit(model:nn.Module, data, seed:int, batch_size:int=64, **kw) -> float:
@@ -250,67 +251,26 @@ def timed_fit(model:nn.Module, data, seed:int, batch_size:int=64, **kw) -> float
 # %% ../nbs/04_train.ipynb #c0d02420
 CACHE_VERSION = 1   # bump when training code changes what a cached entry would contain
 
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()
-
-def _cache_paths(kind:str, spec:dict):
-    key = content_hash({'spec': spec, 'cache_version': CACHE_VERSION})
-    d = cache_dir()/kind; d.mkdir(parents=True, exist_ok=True)
-    return key, d/f'{key}.pt', d/f'{key}.json'
-
-def _read_entry(pt:Path, meta_p:Path, spec:dict):
-    "The stored object and its metadata, or (None, reason) when the entry is missing or bad."
-    if not pt.exists() or not meta_p.exists(): return None, None, 'missing'
-    try: meta = json.loads(meta_p.read_text())
-    except (OSError, json.JSONDecodeError) as e: return None, None, f'unreadable sidecar {meta_p.name}: {e}'
-    if meta.get('spec') != json.loads(json.dumps(spec, default=str)): return None, None, 'spec in the sidecar does not match'
-    if meta.get('sha256') != _sha256(pt): return None, None, f'checksum mismatch for {pt.name} (corrupt or truncated file)'
-    try: obj = torch.load(pt, map_location='cpu', weights_only=True)
-    except Exception as e: return None, None, f'torch.load rejected {pt.name}: {type(e).__name__}: {e}'
-    return obj, meta, None
-
-def _write_entry(pt:Path, meta_p:Path, obj, spec:dict, extra:dict|None=None):
-    tmp = pt.with_suffix(f'.tmp{os.getpid()}')
-    torch.save(obj, tmp); os.replace(tmp, pt)
-    meta = {'spec': json.loads(json.dumps(spec, default=str)), 'sha256': _sha256(pt), 'cache_version': CACHE_VERSION,
-            'created': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'), **(extra or {})}
-    tmpm = meta_p.with_suffix(f'.tmp{os.getpid()}')
-    tmpm.write_text(json.dumps(meta, indent=1, default=str)); os.replace(tmpm, meta_p)
-    return meta
-
 def cached_model(spec:dict, build:Callable[[], nn.Module], train:Callable[[nn.Module], dict|None], name:str='model'):
-    "Return `(model, meta)`: loaded from the cache when a valid entry for `spec` exists, else built, trained and stored."
-    key, pt, meta_p = _cache_paths('models', spec)
-    model = build()
-    state, meta, why = _read_entry(pt, meta_p, spec)
-    if state is not None:
-        try:
-            model.load_state_dict(state, strict=True)
-            return model, {**meta, 'key': key, 'cached': True}
-        except (RuntimeError, KeyError) as e: why = f'state dict does not fit the model: {e}'
-    if why != 'missing': warnings.warn(f"cache entry {pt} for {name} is unusable ({why}); rebuilding it")
-    t0 = time.time()
-    info = train(model) or {}
-    meta = _write_entry(pt, meta_p, {k: v.detach().cpu() for k, v in model.state_dict().items()}, spec,
-                        {'name': name, 'train_seconds': time.time() - t0, 'info': info})
-    return model, {**meta, 'key': key, 'cached': False}
+    "Return `(model, meta)`: loaded from the cache (`core.cached_entry`, kind 'models') when a valid entry for `spec` exists, else built, trained and stored."
+    out = {}
+    def load(state):                      # a stored state dict must fit a freshly built model exactly
+        m = build(); m.load_state_dict(state, strict=True); out['model'] = m
+    def make():
+        m = out['model'] = build(); t0 = time.time()
+        info = train(m) or {}
+        return {k: v.detach().cpu() for k, v in m.state_dict().items()}, {'train_seconds': time.time() - t0, 'info': info}
+    _, meta = cached_entry('models', spec, make, name, CACHE_VERSION, accept=load)
+    return out['model'], meta
 
 def cached_tensors(spec:dict, compute:Callable[[], dict], name:str='tensors') -> tuple:
-    "Return `(tensors, meta)` for a dict of tensors keyed by `spec`: from the cache when valid, else computed and stored."
-    key, pt, meta_p = _cache_paths('tensors', spec)
-    obj, meta, why = _read_entry(pt, meta_p, spec)
-    if obj is not None: return obj, {**meta, 'key': key, 'cached': True}
-    if why != 'missing': warnings.warn(f"cache entry {pt} for {name} is unusable ({why}); rebuilding it")
-    t0 = time.time()
-    obj = compute()
-    if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
-        raise TypeError(f"cached_tensors: compute() must return a dict of tensors, got {type(obj).__name__}")
-    obj = {k: v.detach().cpu().contiguous() for k, v in obj.items()}
-    meta = _write_entry(pt, meta_p, obj, spec, {'name': name, 'seconds': time.time() - t0})
-    return obj, {**meta, 'key': key, 'cached': False}
+    "Return `(tensors, meta)` for a dict of tensors keyed by `spec`: from the cache (`core.cached_entry`, kind 'tensors') when valid, else computed and stored."
+    def make():
+        t0 = time.time(); obj = compute()
+        if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
+            raise TypeError(f"cached_tensors: compute() must return a dict of tensors, got {type(obj).__name__}")
+        return {k: v.detach().cpu().contiguous() for k, v in obj.items()}, {'seconds': time.time() - t0}
+    return cached_entry('tensors', spec, make, name, CACHE_VERSION)
 
 @torch.no_grad()
 def teacher_outputs(teacher:nn.Module, data, features=(), batch_size:int=512, device=None) -> dict:

@@ -14,6 +14,7 @@ from ..data import load, stratified_indices, disjoint_subsets
 from ..models import SmallCNN, model_spec, count_params
 from ..losses import hinton_kd
 from ..train import fit, predict, cached_model
+from ..evaluate import accuracy
 
 # %% auto #0
 __all__ = ['JUDGES', 'METHODS', 'augment', 'assess', 'kd_phase', 'competitive_distill', 'disjoint_sets', 'pretrain']
@@ -72,7 +73,6 @@ def _logits(model, x, device, bs=1000):
     model.eval().to(device)
     return torch.cat([model(x[i:i+bs].to(device)).cpu() for i in range(0, len(x), bs)])
 
-def _acc(model, data, device): return (_logits(model, data.x, device).argmax(1) == data.y).float().mean().item()
 
 def competitive_distill(teacher:nn.Module, student:nn.Module, pool_x, method:str='comd', rounds:int=4, student_epochs:int=2,
                         teacher_epochs:int=1, hard_weight:float=4.0, judge:str='confidence', pool_y=None, batch_size:int=64,
@@ -103,7 +103,7 @@ def competitive_distill(teacher:nn.Module, student:nn.Module, pool_x, method:str
                 target = torch.where(win[:, None], sl, tl)          # the student's answers where it won, the teacher's own elsewhere
                 wt = 1.0 + (hard_weight - 1.0)*win.float()
                 rec['loss_t'] = kd_phase(t, pool_x, target, steps_t, weights=wt, hard=win, batch_size=batch_size, lr=lr, T=T, g=g, device=device)
-        if test is not None: rec.update(student_acc=_acc(s, test, device), teacher_acc=_acc(t, test, device))
+        if test is not None: rec.update(student_acc=accuracy(_logits(s, test.x, device), test.y), teacher_acc=accuracy(_logits(t, test.x, device), test.y))
         hist.append(rec)
     return hist, t, s
 

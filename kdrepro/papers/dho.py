@@ -14,6 +14,7 @@ from ..data import load, stratified_indices
 from ..models import SmallCNN, count_params
 from ..losses import hinton_kd
 from ..train import cached_tensors, teacher_outputs
+from ..evaluate import accuracy
 
 # %% auto #0
 __all__ = ['METHODS', 'ALPHAS', 'BETAS', 'DualHeadStudent', 'dho_losses', 'mix_probs', 'select_mix', 'gradient_conflict',
@@ -69,7 +70,7 @@ def select_mix(ce_logits, kd_logits, y, alphas=ALPHAS, betas=BETAS) -> dict:
     best = {'acc': -1.0, 'alpha': 0.0, 'beta': 1.0}
     for b in betas:
         for a in alphas:
-            acc = (mix_probs(ce_logits, kd_logits, a, b).argmax(1) == y).float().mean().item()
+            acc = accuracy(mix_probs(ce_logits, kd_logits, a, b), y)
             if acc > best['acc']: best = {'acc': acc, 'alpha': float(a), 'beta': float(b)}
     return best
 
@@ -180,7 +181,7 @@ def student_run(method:str, seed:int, splits:dict, tl, tu, test_x, test_y, width
                     probe=probe if method != 'ce' else None, device=device)
     secs = time.time() - t0
     vce, vkd = head_logits(model, V.x, device=device); tce, tkd = head_logits(model, test_x, device=device)
-    acc = lambda z: (z.argmax(1) == test_y).float().mean().item()
+    acc = lambda z: accuracy(z, test_y)
     out = {'train_seconds': secs, 'params': count_params(model), 'history': hist,
            'acc_ce_head': acc(tce), 'acc_kd_head': acc(tkd)}
     if method == 'dho':

@@ -11,10 +11,11 @@ from ..core import set_seed
 from ..losses import clip_contrastive
 from ..multimodal import (paired_digits, ModalityEncoder, shuffle_modality, class_prompts, text_embeddings,
                                 zero_shot_logits, DIGIT_WORDS)
+from ..evaluate import accuracy, linear_probe
 
 # %% auto #0
 __all__ = ['METHODS', 'row_cosine', 'realign', 'curriculum_fraction', 'curriculum_keep', 'TriModalCMA', 'cma_gradients',
-           'harmonized_backward', 'auroc', 'pretrain', 'misalign_pairs', 'encode', 'linear_probe', 'heldout_conflict',
+           'harmonized_backward', 'auroc', 'pretrain', 'misalign_pairs', 'encode', 'heldout_conflict',
            'prompt_embeddings', 'build_model', 'run_method']
 
 # %% ../../nbs/papers/23_grad_harmonization.ipynb #a119fbcc
@@ -173,13 +174,6 @@ def encode(enc:nn.Module, data, key:str, batch_size:int=256, device=None) -> tor
     out = torch.cat([enc(u[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(u), batch_size)])
     enc.train(was); return out[inv]
 
-def linear_probe(train_feats, train_y, evals:dict, C:float=1.0, seed:int=0) -> dict:
-    "Logistic regression (sklearn, lbfgs) on standardized frozen features; accuracy on each `name: (feats, y)` of `evals`."
-    from sklearn.linear_model import LogisticRegression
-    mu, sd = train_feats.mean(0), train_feats.std(0).clamp_min(1e-6)
-    clf = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(((train_feats - mu)/sd).numpy(), np.asarray(train_y))
-    return {k: float((clf.predict(((f - mu)/sd).numpy()) == np.asarray(y)).mean()) for k, (f, y) in evals.items()}
-
 def heldout_conflict(model:TriModalCMA, data, batch_size:int=64, temperature:float=0.07, device=None) -> dict:
     "Raw per-sample conflict of the two CMA losses of a trained model on `data` (eval mode, no update): fraction of negative cosines and mean cosine."
     device = torch.device(device or 'cpu'); was = model.training; model.eval().to(device)
@@ -217,12 +211,12 @@ def run_method(method:str, seed:int, train, evals:dict, text_emb:torch.Tensor, n
     model.eval()
     ak = model.anchor_key
     feats = {k: encode(model.anchor, d, ak, device=device) for k, d in {'train': train, **evals}.items()}
-    probe = linear_probe(feats['train'], train.y, {k: (feats[k], d.y) for k, d in evals.items()}, C=probe_C, seed=seed)
+    probe = linear_probe(feats['train'], train.y, {k: (feats[k], d.y) for k, d in evals.items()}, C=probe_C, max_iter=2000, min_std=1e-6)
     with torch.no_grad(): ce = model.class_embeddings().cpu()
     m = {}
     for k, d in evals.items():
         m[f'acc_{k}'] = probe[k]
-        m[f'zs_{k}'] = float((zero_shot_logits(feats[k], ce).argmax(1) == d.y).float().mean())
+        m[f'zs_{k}'] = accuracy(zero_shot_logits(feats[k], ce), d.y)
     first = next(iter(evals))
     hc = heldout_conflict(model, evals[first], batch_size, temperature, device)
     last = hist[hist.epoch == hist.epoch.max()]

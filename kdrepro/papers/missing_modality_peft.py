@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from ..core import set_seed, get_device
 from ..models import count_params, SmallCNN
 from ..train import Distiller, fit
+from ..evaluate import accuracy as top1
 from ..multimodal import (paired_digits, MultimodalNet, combinations, combo_name, present_mask, predict_present,
                                 MODALITY_SHAPES, data_shapes)
 
@@ -139,8 +140,7 @@ def train_net(modalities, data, seed:int, width:int, depth:int, dim:int, epochs:
 
 def accuracy(model, data, combo) -> float:
     "Accuracy of a `MultimodalNet`/`ModulatedNet` on `data` with exactly `combo` present."
-    logits, y = predict_present(model, data, combo)
-    return (logits.argmax(1) == y).float().mean().item()
+    return top1(*predict_present(model, data, combo))
 
 def seed_run(seed:int, train, tests:dict, width:int=12, depth:int=4, dim:int=64, epochs:int=3, adapt_epochs:int=3,
              lr:float=3e-3, adapt_lr:float=3e-3, batch_size:int=64, device=None) -> dict:

@@ -14,6 +14,7 @@ from ..data import stratified_indices
 from ..losses import js_divergence
 from ..train import Distiller, fit
 from ..multimodal import MultimodalNet, paired_digits, predict_present
+from ..evaluate import accuracy
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'METHODS', 'mix_streams', 'ratio_schedule', 'mixspeech_net', 'back_end', 'StreamCE', 'Multitask',
@@ -115,8 +116,7 @@ def _fit_stream(data, modality, seed, epochs, lr, batch_size, width, dim, hidden
 
 def stream_accuracy(net:MultimodalNet, data, modality:str, device=None) -> float:
     "Accuracy of `net` with only `modality` present."
-    logits, y = predict_present(net, data, (modality,), device=device)
-    return (logits.argmax(1) == y).float().mean().item()
+    return accuracy(*predict_present(net, data, (modality,), device=device))
 
 def select_visual_noise(n_train:int, n_val:int, grid, gap:float=0.10, seed:int=0, epochs:int=8, lr:float=0.05,
                         batch_size:int=64, width:int=8, dim:int=64, hidden:int=64, device=None) -> dict:

@@ -11,6 +11,7 @@ from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed, get_device
 from ..train import Distiller, fit, cached_model, cached_tensors, to_device, NonFiniteLoss
+from ..evaluate import accuracy
 from ..losses import similarity_preserving
 from ..models import count_params
 from ..multimodal import (paired_digits, MultimodalNet, ModalityDropout, combinations, combo_name, random_present, present_mask,
@@ -102,7 +103,7 @@ def combination_logits(net:MultimodalNet, data, combos=None, batch_size:int=256,
 def combination_accuracy(net:MultimodalNet, data, combos=None, device=None) -> dict:
     "Accuracy `{combo name: acc}` on every combination (default: all), via `combination_logits`."
     logits, y = combination_logits(net, data, combos, device=device)
-    return {combo_name(c): (lg.argmax(1) == y).float().mean().item() for c, lg in logits.items()}
+    return {combo_name(c): accuracy(lg, y) for c, lg in logits.items()}
 
 # %% ../../nbs/papers/05_mmanet.ipynb #14b485bf
 KD_KINDS = (None, 'sp', 'mad')
@@ -141,7 +142,7 @@ class MMANetDistiller(Distiller):
             lg = logits[c]
             d = distribution_kl(label_distribution(lg, lg.shape[1]), p_full)
             self.distances[c] += d
-            row[combo_name(c)] = d; row[f'acc[{combo_name(c)}]'] = (lg.argmax(1) == y).float().mean().item()
+            row[combo_name(c)] = d; row[f'acc[{combo_name(c)}]'] = accuracy(lg, y)
         self.mining_log.append(row)
 
     def _epoch_hook(self, device):

@@ -13,11 +13,11 @@ from ..core import set_seed
 from ..data import load, TensorData
 from ..models import SmallCNN, count_params
 from ..train import Distiller, fit, teacher_outputs
+from ..evaluate import knn_probe, linear_probe
 
 # %% auto #0
 __all__ = ['strip_batchnorm', 'DinoHead', 'DinoNet', 'build_net', 'interpolate_init', 'param_distance', 'random_teacher_loss',
-           'RandomTeacherDistiller', 'embeddings', 'knn_probe', 'linear_probe', 'noise_like', 'probe_all',
-           'distill_student']
+           'RandomTeacherDistiller', 'embeddings', 'noise_like', 'probe_all', 'distill_student']
 
 # %% ../../nbs/papers/47_random_teachers.ipynb #5b7c3a78
 def strip_batchnorm(model:nn.Module) -> nn.Module:
@@ -105,34 +105,6 @@ def embeddings(net:nn.Module|None, data, batch_size:int=1000) -> torch.Tensor:
     for x, _, _ in data.loader(batch_size):
         out.append(x.flatten(1) if net is None else net.eval().embed(x))
     return torch.cat(out).float()
-
-def _standardize(tr, te):
-    mu, sd = tr.mean(0, keepdim=True), tr.std(0, keepdim=True).clamp_min(1e-8)
-    return (tr - mu)/sd, (te - mu)/sd
-
-def knn_probe(f_tr, y_tr, f_te, y_te, k:int=20, chunk:int=2048) -> float:
-    "k-NN accuracy: standardised features, cosine similarity, majority vote of the `k` nearest training points (ties: smallest class)."
-    if not 1 <= k <= len(f_tr): raise ValueError(f"k must be in [1, {len(f_tr)}], got {k}")
-    a, b = _standardize(f_tr, f_te)
-    a, b = F.normalize(a, dim=1), F.normalize(b, dim=1)
-    n_cls = int(max(y_tr.max(), y_te.max())) + 1
-    correct = 0
-    for i in range(0, len(b), chunk):
-        nn_idx = (b[i:i + chunk] @ a.T).topk(k, dim=1).indices
-        votes = F.one_hot(y_tr[nn_idx], n_cls).sum(1)
-        correct += int((votes.argmax(1) == y_te[i:i + chunk]).sum())
-    return correct/len(b)
-
-def linear_probe(f_tr, y_tr, f_te, y_te, C:float=1.0, max_iter:int=300) -> float:
-    "Linear-probe accuracy: multinomial logistic regression (L-BFGS, L2 strength 1/C) on standardised features."
-    import warnings
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.exceptions import ConvergenceWarning
-    a, b = _standardize(f_tr, f_te)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', ConvergenceWarning)
-        clf = LogisticRegression(C=C, max_iter=max_iter).fit(a.double().numpy(), y_tr.numpy())
-    return float((clf.predict(b.double().numpy()) == y_te.numpy()).mean())
 
 def noise_like(data:TensorData, seed:int=0) -> TensorData:
     "SYNTHESIZED inputs: i.i.d. standard normal images of the same shape as `data` (whose pixels are standardised); labels kept but unused."
