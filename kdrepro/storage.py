@@ -6,7 +6,7 @@
 from __future__ import annotations
 import os, re, json, shutil, fcntl, contextlib, datetime as dt
 from pathlib import Path
-from .core import reports_dir, project_root
+from .core import reports_dir, project_root, pid_alive
 
 # %% auto #0
 __all__ = ['REPORT_SUFFIXES', 'papers_dir', 'paper_notebooks', 'current_report', 'promote']
@@ -64,13 +64,8 @@ def _roll_forward(dest:Path):
         j.unlink()
     for s in dest.glob('.staging-*'):                  # staging folders of runners that died before committing
         pid = s.name.split('-')[1]
-        if not (pid.isdigit() and _alive(int(pid))): shutil.rmtree(s, ignore_errors=True)
+        if not (pid.isdigit() and pid_alive(int(pid))): shutil.rmtree(s, ignore_errors=True)
 
-def _alive(pid:int) -> bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    return True
 
 def current_report(slug:str, reports=None) -> Path|None:
     "The folder of the paper's current report (finishing an interrupted promotion first), or None if it has none."
