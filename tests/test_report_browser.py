@@ -50,10 +50,20 @@ def test_report_renders_in_chromium(tmp_path):
     assert 'fashion_mnist/cnn-w8' in dom and 'mst_distill' in dom
     assert re.search(r'<td>\s*80\.20\s*</td>', dom)                     # the notebook's Markdown table, rendered
     assert 'reproduced' in dom and 'gain +' in dom                        # verdicts with the measured value
-    # figures: img tags whose data: URIs decode to PNG images
+    # the headline, the overview's verdict counts and each claim's interval in its paper's section
+    assert 'Papers with a report: 0 of 55 (and 2 outside the catalog: fx_good, fx_other)' in dom
+    assert re.search(r'<span class="v-reproduced" title="reproduced">✅ 1</span>', dom)
+    assert re.search(r'\+2\.90 \[\+\d\.\d\d, \+\d\.\d\d\] pt', dom) and 'paired t interval, 95 % two-sided' in dom
+    # figures: img tags whose data: URIs decode to PNG images: each paper's figure and the forest plot of every claim
     srcs = re.findall(r'<img[^>]*src="data:image/png;base64,([^"]+)"', dom)
-    assert len(srcs) == 2
+    assert len(srcs) == 3
     for s in srcs: assert base64.b64decode(s)[:8] == b'\x89PNG\r\n\x1a\n'
+    forest = re.search(r'<figure class="forest"><img alt="forest plot of every claim" src="data:image/png;base64,([^"]+)"', dom)
+    assert forest, 'the forest plot is not in the DOM'
+    from PIL import Image
+    im = Image.open(io.BytesIO(base64.b64decode(forest.group(1))))
+    assert im.width > 500 and im.height > 150                            # a real figure: two papers, one claim each
+    assert (html.parent/'forest.png').exists()                           # and saved beside index.md
     assert 'src="http' not in dom
     # the screenshot is a real page, not a blank one
     png = tmp_path/'shot.png'
