@@ -107,20 +107,21 @@ def train_aligner(loss:str, data, bank:torch.Tensor, encoder_fn, seed:int, steps
     return enc, {'seconds': time.time() - t0, 'steps': epochs * len(dl), 'final_loss': float(h[loss].iloc[-1])}
 
 # %% ../../nbs/papers/26_cwcl.ipynb #fc08c37e
-from ..results import Rule, Beats
+from ..results import Rule, Beats, ALPHA
 
 class AdvantageGrows(Rule):
-    "Per-seed gains `a` (few pairs) and `b` (many pairs): reproduced if `a` beats 0 and beats `b` (both by `Beats`); not reproduced if either mean comparison is <= 0."
+    "Per-seed gains `a` (few pairs) and `b` (many pairs): reproduced if `a` beats 0 and beats `b` (both by `Beats`, interval verdicts); not reproduced if either is not reproduced; else inconclusive."
     def __init__(self, unit:str='', scale:float=1.0):
         self.beats = Beats(unit=unit, scale=scale)
         self.text = ("gains = method - baseline per seed; reproduced if the gain with few pairs beats 0 AND beats the gain with many pairs "
-                     f"(each: {self.beats.text}); not reproduced if either mean difference is <= 0; else inconclusive")
-    def __call__(self, a, b):
+                     f"(each: {self.beats.text}); not reproduced if either comparison is not reproduced; else inconclusive")
+    def __call__(self, a, b, alpha:float=ALPHA):
         a = [float(x) for x in a]
-        v1, o1 = self.beats(a, [0.0] * len(a))
-        v2, o2 = self.beats(a, b)
+        v1, o1, s1 = self.beats(a, [0.0] * len(a), alpha=alpha)
+        v2, o2, s2 = self.beats(a, b, alpha=alpha)
         verdict = ('not reproduced' if 'not reproduced' in (v1, v2) else 'reproduced' if v1 == v2 == 'reproduced' else 'inconclusive')
-        return verdict, f"few pairs vs 0: {o1}; few vs many: {o2}"
+        # the interval shown is the comparison that decides: few-vs-many once the gain over 0 holds, else the gain over 0
+        return verdict, f"few pairs vs 0: {o1}; few vs many: {o2}", (s2 if v1 == 'reproduced' else s1)
 
 # %% ../../nbs/papers/26_cwcl.ipynb #07848378
 EMOJI_VAL_SEED = 26_2023
