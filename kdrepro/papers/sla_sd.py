@@ -4,7 +4,6 @@
 
 # %% ../../nbs/papers/13_sla_sd.ipynb #a765d188
 from __future__ import annotations
-import time
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -12,11 +11,12 @@ from ..core import set_seed
 from ..data import load
 from ..models import SmallCNN, count_params
 from ..losses import hinton_kd
-from ..train import Distiller, fit, timed_fit
+from ..train import Distiller
+from ..experiment import cached_fit
 from ..selfsup import rotations, repeat_labels, transform_labels, joint_labels, aggregate_joint, HeadedNet, predict_with, accuracy
 
 # %% auto #0
-__all__ = ['M', 'METHODS', 'INFERENCE', 'build_net', 'SLA', 'inference_fns', 'train_eval']
+__all__ = ['M', 'METHODS', 'INFERENCE', 'build_net', 'SLA', 'inference_fns', 'train_model', 'evaluate_modes', 'tuning_grids']
 
 # %% ../../nbs/papers/13_sla_sd.ipynb #38e04d74
 M = 4   # the four rotations 0°, 90°, 180°, 270°
@@ -64,14 +64,23 @@ def inference_fns(net:nn.Module, method:str) -> dict:
             'sla_sd_ag': lambda x: aggregate_joint(net(rotations(x)), M)}
 
 # %% ../../nbs/papers/13_sla_sd.ipynb #8108526c
-def train_eval(method:str, seed:int, train_data, test_data, width:int=8, epochs:int=8, lr:float=0.05, batch_size:int=64,
-               T:float=1.0, mt_beta:float=1.0, device=None, progress:bool=False) -> dict:
-    "Train `method` with `seed`; return {inference name: test accuracy} and its cost."
+def train_model(method:str, seed:int, train_data, width:int=8, epochs:int=8, lr:float=0.05, batch_size:int=64,
+                T:float=1.0, mt_beta:float=1.0, val=None, device=None) -> tuple:
+    "Train `method` with `seed` on `train_data`, or load it from the cache: `(network, meta)` (`meta['history']` has `val_acc` if `val`)."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    set_seed(seed)
-    net = build_net(method, n_classes=len(train_data.classes), width=width)
-    d = SLA(net, method, T=T, mt_beta=mt_beta)
-    secs = timed_fit(d, train_data, seed, batch_size=batch_size, epochs=epochs, lr=lr, device=device, progress=progress, desc=f'{method} s{seed}')
-    dl = test_data.loader(500)
-    accs = {name: accuracy(*predict_with(fn, net, dl, device)) for name, fn in inference_fns(net, method).items()}
-    return {'acc': accs, 'train_seconds': secs, 'params': count_params(net)}
+    n = len(train_data.classes)
+    d, meta = cached_fit(lambda: SLA(build_net(method, n_classes=n, width=width), method, T=T, mt_beta=mt_beta), train_data, seed,
+                         batch_size=batch_size, val=val, name=f'sla_sd-{method}', device=device, epochs=epochs, lr=lr)
+    return d.student, meta
+
+def evaluate_modes(net:nn.Module, method:str, data, device=None) -> dict:
+    "{inference name: accuracy on `data`} for a trained `method`."
+    dl = data.loader(500)
+    return {name: accuracy(*predict_with(fn, net, dl, device)) for name, fn in inference_fns(net, method).items()}
+
+def tuning_grids(lr:float=0.05, smoke:bool=False) -> dict:
+    """Each method's tuning grid, two configurations each (the first only at the smoke scale): the learning rate for the
+    methods with no knob of their own (ce, da, sla), the rotation-loss weight for MT, the distillation temperature for SLA+SD."""
+    g = {'ce': {'lr': [lr, 2*lr]}, 'da': {'lr': [lr, 2*lr]}, 'mt': {'mt_beta': [0.5, 1.0]}, 'sla': {'lr': [lr, 2*lr]},
+         'sla_sd': {'T': [1.0, 4.0]}}
+    return {m: {k: v[:1] for k, v in gr.items()} for m, gr in g.items()} if smoke else g
