@@ -13,12 +13,14 @@ from ..core import set_seed, get_device
 from ..data import load, TensorData
 from ..models import SmallCNN, count_params
 from ..losses import clip_contrastive
-from ..train import Distiller, make_optimizer, to_device, cached_model, NonFiniteLoss
+from ..train import Distiller, make_optimizer, to_device, NonFiniteLoss
+from ..experiment import cached_call, BARELY_BETTER
 from ..multimodal import text_embeddings, retrieval_at_k, zero_shot_accuracy
 
 # %% auto #0
 __all__ = ['BLOCK_TEMPLATE', 'METHODS', 'METHOD_SETUP', 'TinyCLIPNet', 'affinity_mimicking', 'front_channels', 'inherit_weights',
-           'TinyCLIPDistiller', 'emoji_pairs', 'embed', 'clip_metrics', 'train_epochs', 'train_teacher', 'student_run']
+           'TinyCLIPDistiller', 'emoji_pairs', 'embed', 'clip_metrics', 'train_epochs', 'teacher_state',
+           'train_teacher', 'student_run', 'retrieval_teacher_quality']
 
 # %% ../../nbs/papers/10_tinyclip.ipynb #552e9a3e
 class TinyCLIPNet(nn.Module):
@@ -172,17 +174,20 @@ def train_epochs(dist:Distiller, data, epochs:int, lr:float=3e-3, batch_size:int
     return pd.DataFrame(hist)
 
 # %% ../../nbs/papers/10_tinyclip.ipynb #42950481
+def teacher_state(data, width:int=32, dim:int=64, epochs:int=20, lr:float=3e-3, wd:float=0.2, tau:float=0.07, batch_size:int=64,
+                  seed:int=0, device=None) -> dict:
+    "Train the CLIP teacher (`TinyCLIPNet` of `width`) with the CLIP loss on `data`; return its state dict (for `cached_call`)."
+    set_seed(seed); m = TinyCLIPNet(width, dim)
+    train_epochs(TinyCLIPDistiller(m, alpha=0.0, tau=tau), data, epochs, lr, batch_size, seed, wd, device=device)
+    return {k: v.detach().cpu() for k, v in m.state_dict().items()}
+
 def train_teacher(data, width:int=32, dim:int=64, epochs:int=20, lr:float=3e-3, wd:float=0.2, tau:float=0.07, batch_size:int=64,
                   seed:int=0, device=None):
-    "The CLIP teacher (`TinyCLIPNet` of `width`) trained with the CLIP loss on `data`: from the cache when it exists. Returns (model, meta)."
-    spec = {'arch': {'kind': 'TinyCLIPNet', 'width': width, 'dim': dim, 'text': 'linear over all-MiniLM-L6-v2'}, 'data': data.spec(), 'seed': seed,
-            'train': dict(epochs=epochs, lr=lr, wd=wd, tau=tau, batch_size=batch_size, opt='adamw', schedule='cosine', drop_last=True),
-            'recipe': 'tinyclip.train_teacher/1'}
-    def build(): set_seed(seed); return TinyCLIPNet(width, dim)
-    def train(m):
-        h = train_epochs(TinyCLIPDistiller(m, alpha=0.0, tau=tau), data, epochs, lr, batch_size, seed, wd, device=device)
-        return {'final_clip_loss': float(h['clip'].iloc[-1])}
-    return cached_model(spec, build, train, name=f'tinyclip teacher w{width}')
+    "The CLIP teacher trained by `teacher_state`, from the cache when the same call was made before. Returns (model, meta)."
+    sd, meta = cached_call(teacher_state, name=f'tinyclip teacher w{width}', data=data, width=width, dim=dim, epochs=epochs, lr=lr,
+                           wd=wd, tau=tau, batch_size=batch_size, seed=seed, device=None if device is None else torch.device(device))
+    m = TinyCLIPNet(width, dim); m.load_state_dict(sd)
+    return m.eval(), meta
 
 METHODS = ['clip', 'affinity', 'clip_inherit', 'tinyclip', 'tinyclip_multistage']
 METHOD_SETUP = {  # method -> (alpha = weight of affinity mimicking, inherit from the teacher, progressive stages)
@@ -190,14 +195,21 @@ METHOD_SETUP = {  # method -> (alpha = weight of affinity mimicking, inherit fro
     'tinyclip': (1.0, True, False), 'tinyclip_multistage': (1.0, True, True)}
 
 def student_run(method:str, seed:int, train_data, test_data, teacher:TinyCLIPNet, teacher_emb:dict, width:int=16, mid_width:int=24,
-                epochs:int=10, lr:float=3e-3, wd:float=0.2, tau:float=0.07, batch_size:int=64, block_emb=None, device=None) -> pd.DataFrame:
-    "Train one student with `method` and `seed`; return its learning curve (held-out metrics at epochs 0..`epochs`)."
+                epochs:int=10, lr:float=3e-3, wd:float=0.2, tau:float=0.07, batch_size:int=64, block_emb=None, device=None,
+                alpha:float|None=None, val_data=None) -> pd.DataFrame:
+    """Train one student with `method` and `seed`; return its learning curve (held-out metrics at epochs 0..`epochs`, and the
+    validation metrics as `val_*` columns when `val_data` is given). `alpha`: the affinity weight, default the method's own."""
     if method not in METHOD_SETUP: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    alpha, inherit, multistage = METHOD_SETUP[method]
+    alpha0, inherit, multistage = METHOD_SETUP[method]
+    alpha = alpha0 if alpha is None else alpha
+    if (alpha0 == 0) != (alpha == 0): raise ValueError(f"{method}: alpha must {'stay 0' if alpha0 == 0 else 'be > 0'}, got {alpha}")
     if not 0 < width <= teacher.width: raise ValueError(f"student width must be in [1, {teacher.width}], got {width}")
     if multistage and not width < mid_width < teacher.width: raise ValueError(f"mid_width must lie strictly between {width} and {teacher.width}, got {mid_width}")
     if multistage and epochs < 2: raise ValueError("the multi-stage method needs epochs >= 2 (one per stage)")
-    ev = lambda m: clip_metrics(m, test_data, block_emb, device)
+    def ev(m):
+        out = clip_metrics(m, test_data, block_emb, device)
+        if val_data is not None: out |= {f'val_{k}': v for k, v in clip_metrics(m, val_data, None, device).items()}
+        return out
     set_seed(seed)
     student = TinyCLIPNet(width, teacher.dim)                          # same seed, same initialization for every method
     if not multistage:
@@ -215,3 +227,29 @@ def student_run(method:str, seed:int, train_data, test_data, teacher:TinyCLIPNet
         h = pd.concat([h1, h2], ignore_index=True)
     h.insert(0, 'method', method); h.insert(1, 'seed', seed)
     return h
+
+@torch.no_grad()
+def retrieval_teacher_quality(exp, name:str, teacher:TinyCLIPNet, train_data, val_data, student_val:dict|None, T=(0.07,), used_by=(),
+                              seed:int=0, device=None) -> dict:
+    """`Experiment.teacher_quality` for a CLIP teacher. Its logits are the image→text cosine similarities over the pairs (image
+    i's label is text i), so the core's accuracies are image→text R@1 and its soft-target statistics are those of the
+    teacher's affinities at each temperature in `T` (over all validation pairs instead of one batch). The core scores a
+    teacher by argmax accuracy only; the claims here are on mean recall, so the teacher's validation `mR` and its gap to
+    the student trained alone (`student_val`: that student's validation metrics, with `mR` and `i2t_r1`) are added to the
+    record, and a gap at or below 0 or under the core's `BARELY_BETTER` is flagged the way the core flags accuracy gaps."""
+    def sims(d):
+        im, tx = embed(teacher, d, device=device)
+        return im @ tx.T, torch.arange(len(d))
+    row = exp.teacher_quality(name, sims(train_data), sims(val_data), T=list(T), used_by=used_by, seed=seed,
+                              student_val_acc=None if student_val is None else student_val['i2t_r1'])
+    row['val_mR'] = clip_metrics(teacher, val_data, device=device)['mR']             # the same dict the protocol keeps
+    exp.log(f'teacher: {name}', 'val_mR', row['val_mR'], seed)
+    if student_val is None: return row
+    row['gap_to_student_mR'] = row['val_mR'] - student_val['mR']
+    exp.log(f'teacher: {name}', 'gap_to_student_mR', row['gap_to_student_mR'], seed)
+    g = row['gap_to_student_mR']
+    flag = (f"no better than the student trained alone in validation mR ({100*g:+.1f} pts)" if g <= 0 else
+            f"barely better than the student trained alone in validation mR ({100*g:+.1f} pts)" if g < BARELY_BETTER else None)
+    flags = exp.protocol['teachers'][name]['flags']
+    if flag and flag not in flags: flags.append(flag)
+    return row
