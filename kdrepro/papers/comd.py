@@ -11,13 +11,14 @@ from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed, get_device
 from ..data import load, stratified_indices, disjoint_subsets
-from ..models import SmallCNN, model_spec, count_params
+from ..models import SmallCNN, count_params
 from ..losses import hinton_kd
-from ..train import fit, predict, cached_model
+from ..experiment import cached_fit, cached_call
 from ..evaluate import accuracy
 
 # %% auto #0
-__all__ = ['JUDGES', 'METHODS', 'augment', 'assess', 'kd_phase', 'competitive_distill', 'disjoint_sets', 'pretrain']
+__all__ = ['JUDGES', 'METHODS', 'ROUND_KEYS', 'augment', 'assess', 'kd_phase', 'competitive_distill', 'comd_run', 'load_state',
+           'disjoint_sets', 'pretrain']
 
 # %% ../../nbs/papers/28_comd.ipynb #c458f8a1
 def augment(x, g:torch.Generator, shift:int=2, noise:float=0.1):
@@ -76,9 +77,10 @@ def _logits(model, x, device, bs=1000):
 
 def competitive_distill(teacher:nn.Module, student:nn.Module, pool_x, method:str='comd', rounds:int=4, student_epochs:int=2,
                         teacher_epochs:int=1, hard_weight:float=4.0, judge:str='confidence', pool_y=None, batch_size:int=64,
-                        lr:float=0.01, T:float=4.0, seed:int=0, test=None, device=None) -> list:
+                        lr:float=0.01, T:float=4.0, seed:int=0, test=None, val=None, device=None) -> list:
     """Run `rounds` rounds of `method` in METHODS on copies of `teacher` and `student`; return one record per round
-    (disagreements, wins, and with `test` the test accuracy of both models after the round) and the final models."""
+    (disagreements, wins, optimizer steps, and with `test` / `val` the accuracy of both models after the round on
+    that (x, y) data) and the final models."""
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     if judge not in JUDGES: raise ValueError(f"unknown judge {judge!r}; choose from {JUDGES}")
     if rounds < 1 or hard_weight < 1: raise ValueError(f"rounds must be >= 1 and hard_weight >= 1, got {rounds}, {hard_weight}")
@@ -92,6 +94,7 @@ def competitive_distill(teacher:nn.Module, student:nn.Module, pool_x, method:str
         a = assess(tl, sl, pool_y, judge)
         rec = {'round': r + 1, 'disagree': a['disagree'].float().mean().item(),
                'teacher_wins': a['teacher_wins'].float().mean().item(), 'student_wins': a['student_wins'].float().mean().item()}
+        rec['steps'] = steps_s
         if method == 'kd':
             rec['loss_s'] = kd_phase(s, pool_x, tl, steps_s, batch_size=batch_size, lr=lr, T=T, g=g, device=device)
         else:
@@ -103,19 +106,33 @@ def competitive_distill(teacher:nn.Module, student:nn.Module, pool_x, method:str
                 target = torch.where(win[:, None], sl, tl)          # the student's answers where it won, the teacher's own elsewhere
                 wt = 1.0 + (hard_weight - 1.0)*win.float()
                 rec['loss_t'] = kd_phase(t, pool_x, target, steps_t, weights=wt, hard=win, batch_size=batch_size, lr=lr, T=T, g=g, device=device)
-        if test is not None: rec.update(student_acc=accuracy(_logits(s, test.x, device), test.y), teacher_acc=accuracy(_logits(t, test.x, device), test.y))
+                rec['steps'] += steps_t
+        for pre, d in (('', test), ('val_', val)):
+            if d is not None: rec.update({f'{pre}student_acc': accuracy(_logits(s, d[0], device), d[1]), f'{pre}teacher_acc': accuracy(_logits(t, d[0], device), d[1])})
         hist.append(rec)
     return hist, t, s
+
+# %% ../../nbs/papers/28_comd.ipynb #730ad22c
+ROUND_KEYS = ('disagree', 'teacher_wins', 'student_wins', 'steps', 'student_acc', 'teacher_acc', 'val_student_acc', 'val_teacher_acc')
+
+def comd_run(teacher, student, pool_x, method, rounds, student_epochs, teacher_epochs, hard_weight, judge, pool_y, lr, T, seed,
+             val_x, val_y, test_x, test_y, batch_size=64, device=None) -> dict:
+    "`competitive_distill` as a dict of tensors: the per-round records (one tensor per key of ROUND_KEYS) and both final state dicts."
+    hist, t, s = competitive_distill(teacher, student, pool_x, method, rounds, student_epochs, teacher_epochs, hard_weight, judge, pool_y,
+                                     batch_size=batch_size, lr=lr, T=T, seed=seed, test=(test_x, test_y), val=(val_x, val_y), device=device)
+    out = {k: torch.tensor([float(h[k]) for h in hist]) for k in ROUND_KEYS}
+    out.update({f't.{k}': v for k, v in t.state_dict().items()}); out.update({f's.{k}': v for k, v in s.state_dict().items()})
+    return out
+
+def load_state(model:nn.Module, out:dict, prefix:str) -> nn.Module:
+    "Load the `prefix`-ed entries of a `comd_run` result into `model`."
+    model.load_state_dict({k[len(prefix):]: v for k, v in out.items() if k.startswith(prefix)}); return model
 
 # %% ../../nbs/papers/28_comd.ipynb #d968ed4e
 def disjoint_sets(sizes:dict, data_seed:int=0, full=None) -> dict:
     "Disjoint class-stratified subsets (name -> TensorData) of the Fashion-MNIST training split, in the order of `sizes`."
     return disjoint_subsets(full if full is not None else load('fashion_mnist', 'train'), sizes, seed=data_seed)
 
-def pretrain(width:int, data, epochs:int, seed:int, lr:float=0.05, batch_size:int=64, device=None, name:str='model'):
-    "A SmallCNN of `width` trained with CE on `data` (stage 1), from the cache when it exists. Returns (model, meta)."
-    spec = {'arch': model_spec('cnn', width=width), 'data': data.spec(), 'seed': seed,
-            'train': dict(epochs=epochs, lr=lr, batch_size=batch_size, opt='sgd', schedule='cosine'), 'recipe': 'comd.pretrain/1'}
-    def build(): set_seed(seed); return SmallCNN(width=width)
-    def train(m): fit(m, data.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, device=device, progress=False)
-    return cached_model(spec, build, train, name=f'comd {name} w{width}')
+def pretrain(width:int, data, epochs:int, seed:int, lr:float=0.05, batch_size:int=64, device=None, name:str='model', val=None):
+    "A SmallCNN of `width` trained with CE on `data` (stage 1; SGD, cosine), from the cache when it exists. Returns (model, meta); with `val`, `meta['history'].val_acc`."
+    return cached_fit(lambda: SmallCNN(width=width), data, seed, batch_size=batch_size, val=val, name=f'comd {name} w{width}', device=device, epochs=epochs, lr=lr)
