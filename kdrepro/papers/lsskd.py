@@ -4,7 +4,6 @@
 
 # %% ../../nbs/papers/39_lsskd.ipynb #348b4486
 from __future__ import annotations
-import time
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -12,11 +11,13 @@ from ..core import set_seed
 from ..data import load
 from ..models import SmallCNN, count_params
 from ..losses import hinton_kd
-from ..train import Distiller, fit, evaluate, timed_fit
+from ..train import Distiller, evaluate
+from ..experiment import cached_fit
 from ..selfsup import rotations, joint_labels, aggregate_joint, StageHeads, predict_with, accuracy
 
 # %% auto #0
-__all__ = ['M', 'METHODS', 'BYOT_STAGES', 'SAD_STAGES', 'build_net', 'LayeredSD', 'aux_accuracies', 'train_eval']
+__all__ = ['M', 'METHODS', 'BYOT_STAGES', 'SAD_STAGES', 'build_net', 'LayeredSD', 'aux_accuracies', 'train_model', 'evaluate_net',
+           'head_outputs', 'tuning_grids']
 
 # %% ../../nbs/papers/39_lsskd.ipynb #256a586b
 M = 4   # rotations
@@ -66,14 +67,36 @@ def aux_accuracies(net:nn.Module, method:str, dl, device=None) -> dict:
     return {s: accuracy(*predict_with(f, net, dl, device)) for s, f in fns.items()}
 
 # %% ../../nbs/papers/39_lsskd.ipynb #cf1f67e8
-def train_eval(method:str, seed:int, train_data, test_data, width:int=8, epochs:int=8, lr:float=0.05, batch_size:int=64,
-               T:float=3.0, alpha:float=0.3, device=None, progress:bool=False) -> dict:
-    "Train `method` with `seed`; return the deployed network's test accuracy, the auxiliary heads' accuracies and the cost."
+def train_model(method:str, seed:int, train_data, width:int=8, epochs:int=8, lr:float=0.05, batch_size:int=64,
+                T:float=3.0, alpha:float=0.3, val=None, device=None) -> tuple:
+    "Train `method` with `seed` on `train_data`, or load it from the cache: `(network, meta)`; `meta['history']` has `val_acc` if `val`."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    set_seed(seed)
-    net = build_net(method, n_classes=len(train_data.classes), width=width)
-    d = LayeredSD(net, method, T=T, alpha=alpha)
-    secs = timed_fit(d, train_data, seed, batch_size=batch_size, epochs=epochs, lr=lr, device=device, progress=progress, desc=f'{method} s{seed}')
-    dl = test_data.loader(500)
-    return {'acc': evaluate(d, dl, device)['acc'], 'aux_acc': aux_accuracies(net, method, dl, device), 'train_seconds': secs,
-            'train_params': count_params(net), 'inference_params': net.inference_params() if method != 'ce' else count_params(net)}
+    n = len(train_data.classes)
+    d, meta = cached_fit(lambda: LayeredSD(build_net(method, n_classes=n, width=width), method, T=T, alpha=alpha), train_data, seed,
+                         batch_size=batch_size, val=val, name=f'lsskd-{method}', device=device, epochs=epochs, lr=lr)
+    return d.student, meta
+
+def evaluate_net(net:nn.Module, method:str, data, device=None) -> dict:
+    "Accuracy on `data` of the deployed network (`acc`, the backbone alone) and of each auxiliary head (`aux`)."
+    dl = data.loader(500)
+    return {'acc': evaluate(net, dl, device)['acc'], 'aux': aux_accuracies(net, method, dl, device)}
+
+def head_outputs(net:nn.Module, method:str, data, device=None) -> dict:
+    """`(logits, labels)` of every head of a trained `method` on `data`, as each is used in training: 'final' (class logits
+    of the un-rotated images); for SAD heads 'stageK' (joint logits of the rotated rows, joint labels) and 'stageK agg'
+    (class logits aggregated over the rotations, the final classifier's target); for BYOT heads 'stageK' (class logits)."""
+    dl = data.loader(500)
+    out = {'final': predict_with(net, net, dl, device)}
+    if method == 'ce': return out
+    for l, s in enumerate(net.stages):
+        if method == 'byot': out[s] = predict_with(lambda x, l=l: net.all_logits(x)[1][l], net, dl, device); continue
+        z, y = predict_with(lambda x, l=l: net.all_logits(rotations(x))[1][l], net, dl, device)
+        out[s] = (z, joint_labels(y, M))
+        out[f'{s} agg'] = (aggregate_joint(z, M), y)
+    return out
+
+def tuning_grids(lr:float=0.05, smoke:bool=False) -> dict:
+    """Each method's tuning grid, two configurations each (the first only at the smoke scale): the distillation temperature
+    for BYOT and LSSKD, the learning rate for CE and the SAD heads without distillation."""
+    g = {'ce': {'lr': [lr, 2*lr]}, 'byot': {'T': [1.0, 3.0]}, 'sad': {'lr': [lr, 2*lr]}, 'lsskd': {'T': [1.0, 3.0]}}
+    return {m: {k: v[:1] for k, v in gr.items()} for m, gr in g.items()} if smoke else g
