@@ -11,12 +11,14 @@ from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed, get_device
 from ..data import load, stratified_indices, disjoint_subsets
-from ..models import SmallCNN, model_spec, count_params
-from ..train import fit, cached_model, Distiller
+from ..models import SmallCNN, count_params
+from ..train import Distiller
+from ..experiment import cached_fit, cached_call
 
 # %% auto #0
 __all__ = ['SHIFTS', 'variations', 'ensemble_outputs', 'LowRankIntervention', 'Intervened', 'distill_intervention',
-           'fashion_subsets', 'random_shift', 'ShiftAugCE', 'frozen_classifier', 'seconds_per_image']
+           'fashion_subsets', 'random_shift', 'ShiftAugCE', 'frozen_classifier', 'train_module', 'load_module',
+           'seconds_per_image']
 
 # %% ../../nbs/papers/16_multiprompt_sd.ipynb #cce7b4b6
 SHIFTS = [(0, 0), (0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1)]
@@ -119,13 +121,27 @@ class ShiftAugCE(Distiller):
         xs = random_shift(x.cpu(), self.max_shift, self.g).to(x.device)
         return {'ce': F.cross_entropy(self.student(xs), y)}
 
-def frozen_classifier(width:int, data, epochs:int, seed:int, lr:float=0.05, batch_size:int=64, train_shift:int=2, device=None):
-    "The SmallCNN that stays frozen, trained with CE on `data` with random shifts up to `train_shift` pixels (cached by content hash). Returns (model, meta)."
-    spec = {'arch': model_spec('cnn', width=width), 'data': data.spec(), 'seed': seed, 'train_shift': train_shift,
-            'train': dict(epochs=epochs, lr=lr, batch_size=batch_size, opt='sgd', schedule='cosine'), 'recipe': 'multiprompt_sd.frozen/2'}
-    def build(): set_seed(seed); return SmallCNN(width=width)
-    def train(m): fit(ShiftAugCE(m, train_shift, seed), data.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, device=device, progress=False)
-    return cached_model(spec, build, train, name=f'multiprompt_sd frozen w{width}')
+def frozen_classifier(width:int, data, epochs:int, seed:int, lr:float=0.05, batch_size:int=64, train_shift:int=2, val=None, device=None):
+    """The SmallCNN that stays frozen, trained with CE on `data` with random shifts up to `train_shift` pixels (`cached_fit`).
+    Returns (model, meta); with `val`, `meta['history'].val_acc` is its validation curve."""
+    m, meta = cached_fit(lambda: ShiftAugCE(SmallCNN(width=width), train_shift, seed), data, seed, batch_size=batch_size, val=val,
+                         name=f'multiprompt_sd frozen w{width}', device=device, epochs=epochs, lr=lr)
+    return m.student.eval(), meta
+
+def train_module(frozen:SmallCNN, x, target_h=None, labels=None, site:str='stage2', rank:int=4, epochs:int=5, lr:float=1e-3,
+                 seed:int=0, device=None) -> dict:
+    "A fresh `Intervened` module on `frozen`, trained by `distill_intervention` (seeded); its adapter's state dict and the loss per epoch."
+    set_seed(seed)
+    iv = Intervened(frozen, site, rank)
+    hist = distill_intervention(iv, x, target_h=target_h, labels=labels, epochs=epochs, lr=lr, seed=seed, device=device)
+    iv.remove()
+    return {**{k: v for k, v in iv.adapter.state_dict().items()}, 'loss': torch.tensor(hist)}
+
+def load_module(frozen:SmallCNN, out:dict, site:str, rank:int) -> Intervened:
+    "The `Intervened` module of a `train_module` result (the hook is live: call `.remove()` when done)."
+    iv = Intervened(frozen, site, rank)
+    iv.adapter.load_state_dict({k: v for k, v in out.items() if k != 'loss'})
+    return iv.eval()
 
 @torch.no_grad()
 def seconds_per_image(fn, x, repeats:int=2) -> float:
