@@ -15,10 +15,12 @@ from ..losses import js_divergence
 from ..train import Distiller, fit
 from ..multimodal import MultimodalNet, paired_digits, predict_present
 from ..evaluate import accuracy
+from ..experiment import cached_fit
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'METHODS', 'mix_streams', 'ratio_schedule', 'mixspeech_net', 'back_end', 'StreamCE', 'Multitask',
-           'StreamMixup', 'choose_noise', 'stream_accuracy', 'select_visual_noise', 'build_method', 'train_method']
+           'StreamMixup', 'choose_noise', 'stream_accuracy', 'select_visual_noise', 'build_method', 'train_method',
+           'budget_curve']
 
 # %% ../../nbs/papers/19_mixspeech.ipynb #49d6e400
 def mix_streams(f_audio:torch.Tensor, f_visual:torch.Tensor, ratio) -> torch.Tensor:
@@ -146,16 +148,20 @@ def build_method(method:str, net:MultimodalNet, total_steps:int, fixed_ratio:flo
 
 def train_method(method:str, seed:int, train, evals:dict, epochs:int=8, lr:float=0.05, batch_size:int=64, width:int=8,
                  dim:int=64, hidden:int=64, device=None, **method_kw) -> dict:
-    "Train `method` with `seed` on `train`; visual-only accuracy on each of `evals` (name -> data) as `acc<suffix>`, and audio-only as `acc_audio<suffix>`."
+    """Train `method` with `seed` on `train` (or load it from the cache); visual-only accuracy on each of `evals` (name -> data)
+    as `acc<suffix>`, and audio-only as `acc_audio<suffix>`; `ratios`: the audio share at every training step."""
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    set_seed(seed)
-    net = mixspeech_net(dim=dim, width=width, hidden=hidden)
-    dl = train.loader(batch_size, shuffle=True, seed=seed)
-    d = build_method(method, net, epochs * len(dl), **method_kw)
-    t0 = time.time()
-    fit(d, dl, epochs=epochs, lr=lr, device=device, progress=False)
-    out = {'train_seconds': time.time() - t0, 'ratios': list(getattr(d, 'ratios', []))}
+    steps = epochs * math.ceil(len(train) / batch_size)                 # the loader keeps the last partial batch
+    build = lambda: build_method(method, mixspeech_net(dim=dim, width=width, hidden=hidden), steps, **method_kw)
+    d, meta = cached_fit(build, train, seed, batch_size=batch_size, name=f'mixspeech {method}', device=device, epochs=epochs, lr=lr)
+    net = d.student
+    ratios = [ratio_schedule(s, d.total, d.start, d.end, d.kind) for s in range(d.total)] if isinstance(d, StreamMixup) else []
+    out = {'train_seconds': float(meta.get('train_seconds') or 0.0), 'ratios': ratios, 'cached': meta['cached'], 'steps': steps}
     for name, data in evals.items():
         out['acc' + name] = stream_accuracy(net, data, 'image', device)
         if method != 'visual': out['acc_audio' + name] = stream_accuracy(net, data, 'audio', device)
     return out
+
+def budget_curve(method:str, seed:int, train, val, epochs:int=8, **kw) -> list:
+    "Visual-only accuracy on `val` of `method` trained for 1, 2, ..., `epochs` epochs (the last run is the `epochs` run itself, from the cache)."
+    return [train_method(method, seed, train, {'': val}, epochs=e, **kw)['acc'] for e in range(1, epochs + 1)]
