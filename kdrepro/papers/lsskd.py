@@ -16,7 +16,7 @@ from ..experiment import cached_fit
 from ..selfsup import rotations, joint_labels, aggregate_joint, StageHeads, predict_with, accuracy
 
 # %% auto #0
-__all__ = ['M', 'METHODS', 'BYOT_STAGES', 'SAD_STAGES', 'build_net', 'LayeredSD', 'aux_accuracies', 'train_model', 'evaluate_net',
+__all__ = ['M', 'METHODS', 'BYOT_STAGES', 'SAD_STAGES', 'build_net', 'LayeredSD', 'aux_accuracies', 'objective', 'evaluate_net',
            'head_outputs', 'tuning_grids']
 
 # %% ../../nbs/papers/39_lsskd.ipynb #256a586b
@@ -67,14 +67,10 @@ def aux_accuracies(net:nn.Module, method:str, dl, device=None) -> dict:
     return {s: accuracy(*predict_with(f, net, dl, device)) for s, f in fns.items()}
 
 # %% ../../nbs/papers/39_lsskd.ipynb #cf1f67e8
-def train_model(method:str, seed:int, train_data, width:int=8, epochs:int=8, lr:float=0.05, batch_size:int=64,
-                T:float=3.0, alpha:float=0.3, val=None, device=None) -> tuple:
-    "Train `method` with `seed` on `train_data`, or load it from the cache: `(network, meta)`; `meta['history']` has `val_acc` if `val`."
+def objective(method:str, n_classes:int=10, width:int=8, T:float=3.0, alpha:float=0.3):
+    "A builder of `method`'s network wrapped in its objective, for `experiment.cached_fit` (built under the run's seed)."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    n = len(train_data.classes)
-    d, meta = cached_fit(lambda: LayeredSD(build_net(method, n_classes=n, width=width), method, T=T, alpha=alpha), train_data, seed,
-                         batch_size=batch_size, val=val, name=f'lsskd-{method}', device=device, epochs=epochs, lr=lr)
-    return d.student, meta
+    return lambda: LayeredSD(build_net(method, n_classes=n_classes, width=width), method, T=T, alpha=alpha)
 
 def evaluate_net(net:nn.Module, method:str, data, device=None) -> dict:
     "Accuracy on `data` of the deployed network (`acc`, the backbone alone) and of each auxiliary head (`aux`)."
@@ -95,8 +91,7 @@ def head_outputs(net:nn.Module, method:str, data, device=None) -> dict:
         out[f'{s} agg'] = (aggregate_joint(z, M), y)
     return out
 
-def tuning_grids(lr:float=0.05, smoke:bool=False) -> dict:
-    """Each method's tuning grid, two configurations each (the first only at the smoke scale): the distillation temperature
+def tuning_grids(lr:float=0.05) -> dict:
+    """Each method's tuning grid, two configurations each (at every scale): the distillation temperature
     for BYOT and LSSKD, the learning rate for CE and the SAD heads without distillation."""
-    g = {'ce': {'lr': [lr, 2*lr]}, 'byot': {'T': [1.0, 3.0]}, 'sad': {'lr': [lr, 2*lr]}, 'lsskd': {'T': [1.0, 3.0]}}
-    return {m: {k: v[:1] for k, v in gr.items()} for m, gr in g.items()} if smoke else g
+    return {'ce': {'lr': [lr, 2*lr]}, 'byot': {'T': [1.0, 3.0]}, 'sad': {'lr': [lr, 2*lr]}, 'lsskd': {'T': [1.0, 3.0]}}
