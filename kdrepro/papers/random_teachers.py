@@ -14,10 +14,12 @@ from ..data import load, TensorData
 from ..models import SmallCNN, count_params
 from ..train import Distiller, fit, teacher_outputs
 from ..evaluate import knn_probe, linear_probe
+from ..experiment import cached_call
 
 # %% auto #0
-__all__ = ['strip_batchnorm', 'DinoHead', 'DinoNet', 'build_net', 'interpolate_init', 'param_distance', 'random_teacher_loss',
-           'RandomTeacherDistiller', 'embeddings', 'noise_like', 'probe_all', 'distill_student']
+__all__ = ['INFO_KEYS', 'strip_batchnorm', 'DinoHead', 'DinoNet', 'build_net', 'interpolate_init', 'param_distance',
+           'random_teacher_loss', 'RandomTeacherDistiller', 'embeddings', 'noise_like', 'probe_all', 'distill_student',
+           'student_weights', 'cached_student']
 
 # %% ../../nbs/papers/47_random_teachers.ipynb #5b7c3a78
 def strip_batchnorm(model:nn.Module) -> nn.Module:
@@ -134,3 +136,16 @@ def distill_student(teacher:DinoNet, train_data, alpha:float, seed:int, arch:dic
                epochs=epochs, lr=lr, opt='adamw', wd=wd, schedule=None, device=device, progress=False)
     return student, {'init_distance': d0, 'final_distance': param_distance(student, teacher), 'loss_first': float(hist.distill.iloc[0]),
                      'loss_last': float(hist.distill.iloc[-1]), 'train_seconds': time.time() - t0}
+INFO_KEYS = ('init_distance', 'final_distance', 'loss_first', 'loss_last', 'train_seconds')
+
+def student_weights(teacher:DinoNet, train_data, alpha:float, seed:int, arch:dict, epochs:int, lr:float=1e-3, wd:float=0.01,
+                    batch_size:int=256, s_temp:float=0.1, t_temp:float=0.04, device='cpu') -> dict:
+    "`distill_student` as a dict of tensors for `cached_call`: the student's state dict and its `info` (keys `info.*`)."
+    student, info = distill_student(teacher, train_data, alpha, seed, arch, epochs, lr, wd, batch_size, s_temp, t_temp, device)
+    return {**student.state_dict(), **{f'info.{k}': torch.tensor(float(info[k])) for k in INFO_KEYS}}
+
+def cached_student(teacher:DinoNet, train_data, alpha:float, seed:int, arch:dict, **kw) -> tuple:
+    "The distilled student from the cache (or trained): `(student, info)`."
+    out, meta = cached_call(student_weights, name='random_teachers student', teacher=teacher, train_data=train_data, alpha=alpha, seed=seed, arch=arch, **kw)
+    student = build_net(0, **arch); student.load_state_dict({k: v for k, v in out.items() if not k.startswith('info.')})
+    return student, {k: out[f'info.{k}'].item() for k in INFO_KEYS} | {'cached': meta['cached']}
