@@ -12,15 +12,16 @@ import torch.nn.functional as F
 from ..core import set_seed, get_device
 from ..models import count_params
 from ..losses import hinton_kd
-from ..train import Distiller, KD, fit, evaluate, predict, cached_model, cached_tensors, teacher_outputs
+from ..train import Distiller, KD, fit, evaluate, predict, teacher_outputs
+from ..experiment import cached_fit
 from ..data import TensorData
 from ..multimodal import paired_digits, MultimodalNet, data_shapes, voice_split
 
 # %% auto #0
-__all__ = ['MODALITIES', 'METHODS', 'LABELS', 'MaskNet', 'freeze', 'SpecializedTeacher', 'GateNet', 'load_balance_kl',
+__all__ = ['MODALITIES', 'METHODS', 'LABELS', 'ADAM', 'MaskNet', 'freeze', 'SpecializedTeacher', 'GateNet', 'load_balance_kl',
            'route_topk', 'routed_kd', 'weight_schedule', 'CoTraining', 'MaskTraining', 'MSTDistiller', 'other_modality',
            'make_nets', 'mask_layers', 'build_specialists', 'pool_logits', 'modality_pilot', 'train_alone',
-           'accuracies', 'student_baselines', 'mst_pipeline']
+           'accuracies', 'student_fit', 'cotrain_fit', 'specialize', 'unmasked', 'mst_fit']
 
 # %% ../../nbs/papers/01_mst_distill.ipynb #7cb840ab
 class MaskNet(nn.Module):
@@ -121,16 +122,16 @@ def weight_schedule(epoch:int, w_kl:float=1.0, w_lb:float=1.0) -> tuple:
 
 # %% ../../nbs/papers/01_mst_distill.ipynb #2f8fae8e
 class CoTraining(Distiller):
-    "Stage 1: the multimodal teacher T, the cross-modal teacher A and the student S trained together (CE + mutual T²·KL, not detached)."
-    def __init__(self, student:nn.Module, mm_teacher:nn.Module, cm_teacher:nn.Module, T:float=4.0):
+    "Stage 1: the multimodal teacher T, the cross-modal teacher A and the student S trained together (CE + w_kl·mutual T²·KL, not detached)."
+    def __init__(self, student:nn.Module, mm_teacher:nn.Module, cm_teacher:nn.Module, T:float=4.0, w_kl:float=1.0):
         super().__init__(student, None, None)
-        self.mm_teacher, self.cm_teacher, self.T = mm_teacher, cm_teacher, T
+        self.mm_teacher, self.cm_teacher, self.T, self.w_kl = mm_teacher, cm_teacher, T, w_kl
     def losses(self, x, y, idx=None):
         z = {'T': self.mm_teacher(x), 'A': self.cm_teacher(x), 'S': self.student(x)}
         out = {}
         for n, zn in z.items():
             out[f'ce_{n}'] = F.cross_entropy(zn, y)
-            out[f'kl_{n}'] = sum(hinton_kd(zn, zo, T=self.T) for o, zo in z.items() if o != n)
+            out[f'kl_{n}'] = self.w_kl*sum(hinton_kd(zn, zo, T=self.T) for o, zo in z.items() if o != n)
         return out
 
 # %% ../../nbs/papers/01_mst_distill.ipynb #98faa24f
@@ -226,71 +227,62 @@ def modality_pilot(data, candidates=(('image',), ('audio',), ('image', 'audio'))
     return out
 
 # %% ../../nbs/papers/01_mst_distill.ipynb #c790af5e
+ADAM = dict(opt='adam', wd=0.0, schedule=None)     # the official optimiser: Adam at a constant learning rate, no weight decay
+
 def train_alone(kind:str, student_modality:str, data, epochs:int, lr:float, batch_size:int=64, seed:int=0, dim:int=64, width:int=8,
-                device=None):
-    "A teacher (`kind` 'T' or 'A') trained alone with CE on `data`, from the cache when it exists: `(model, meta)`."
+                val=None, device=None) -> tuple:
+    "A teacher (`kind` 'T' or 'A') trained alone with CE on `data` (cached): `(model, meta)`."
     if kind not in ('T', 'A'): raise ValueError(f"kind must be 'T' or 'A', got {kind!r}")
     mods = list(MODALITIES) if kind == 'T' else [other_modality(student_modality)]
     shapes = data_shapes(data)
-    spec = {'net': {'modalities': mods, 'dim': dim, 'width': width, 'shapes': {m: list(shapes[m]) for m in mods}}, 'data': data.spec(), 'seed': seed,
-            'train': dict(epochs=epochs, lr=lr, batch_size=batch_size, opt='adam', wd=0.0, schedule=None), 'recipe': 'mst_distill.train_alone/1'}
-    def build(): set_seed(seed); return MultimodalNet(mods, dim=dim, width=width, shapes=shapes)
-    def train(m): fit(m, data.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, opt='adam', wd=0.0, schedule=None, device=device, progress=False)
-    return cached_model(spec, build, train, name=f'mst_distill teacher {kind} ({"+".join(mods)})')
+    return cached_fit(lambda: MultimodalNet(mods, dim=dim, width=width, shapes=shapes), data, seed, batch_size=batch_size, val=val,
+                      name=f'mst_distill teacher {kind} ({"+".join(mods)})', device=device, epochs=epochs, lr=lr, **ADAM)
 
 def accuracies(model:nn.Module, tests:dict, device=None) -> dict:
     "Accuracy of `model` (or a Distiller's student) on each named test set: `{'acc': ..., 'acc_real': ...}`."
     return {k: evaluate(model, d.loader(500), device)['acc'] for k, d in tests.items()}
 
-def _adam(model, data, epochs, lr, batch_size, seed, device):
-    return fit(model, data.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, opt='adam', wd=0.0, schedule=None,
-               device=device, progress=False)
+def student_fit(seed:int, student_modality:str, data, epochs:int, lr:float, teacher_cache:dict|None=None, T:float=4.0, alpha:float=0.5,
+                batch_size:int=64, dim:int=64, width:int=8, val=None, device=None) -> tuple:
+    "The student trained alone (`teacher_cache` None) or with KD, (1 − alpha)·CE + alpha·T²KL to cached teacher logits (cached): `(model, meta)`."
+    shapes = data_shapes(data)
+    def build():
+        s = MultimodalNet([student_modality], dim=dim, width=width, shapes=shapes)
+        return s if teacher_cache is None else KD(s, None, teacher_cache, T=T, ce_weight=1 - alpha, kd_weight=alpha)
+    return cached_fit(build, data, seed, batch_size=batch_size, val=val, name='mst_distill student', device=device, epochs=epochs, lr=lr, **ADAM)
 
-def student_baselines(seed:int, student_modality:str, train_data, tests:dict, kd_caches:dict, epochs:int, lr:float, batch_size:int=64,
-                      dim:int=64, width:int=8, T:float=4.0, device=None) -> dict:
-    "No-KD and KD (0.5·CE + 0.5·T²KL, official alpha) students for one seed: `{method: {metric: value}}`."
-    out = {}
-    for method, cache in [('no_kd', None), *kd_caches.items()]:
-        set_seed(seed); s = MultimodalNet([student_modality], dim=dim, width=width, shapes=data_shapes(train_data))
-        d = Distiller(s) if cache is None else KD(s, None, cache, T=T, ce_weight=0.5, kd_weight=0.5)
-        t0 = time.time(); _adam(d, train_data, epochs, lr, batch_size, seed, device)
-        out[method] = {**accuracies(d, tests, device), 'train_seconds': time.time() - t0}
-    return out
+def cotrain_fit(seed:int, student_modality:str, data, epochs:int, lr:float, T:float=4.0, w_kl:float=1.0, batch_size:int=64, dim:int=64,
+                width:int=8, start:CoTraining|None=None, val=None, device=None) -> tuple:
+    """Stage 1, co-training of fresh T, A, S (cached); from `start` (a trained `CoTraining`, copied) it continues the co-training:
+    the co-training baseline is stage 1 continued for the stage-3 epochs. `(CoTraining, meta)`."""
+    def build():
+        if start is not None: return copy.deepcopy(start)
+        n = make_nets(student_modality, data_shapes(data), dim, width)
+        return CoTraining(n['S'], n['T'], n['A'], T=T, w_kl=w_kl)
+    return cached_fit(build, data, seed + (10_000 if start is not None else 0), batch_size=batch_size, val=val,
+                      name='mst_distill co-training', device=device, epochs=epochs, lr=lr, **ADAM)
 
-def mst_pipeline(seed:int, student_modality:str, train_data, tests:dict, epochs_s1:int, epochs_s2:int, epochs_s3:int, lr:float,
-                 lr_s2:float|None=None, batch_size:int=64, dim:int=64, width:int=8, k:int=1, T:float=4.0, heads:int=3, device=None) -> dict:
-    "One seed of co-training (stage 1, continued as the co-training baseline), MaskNets (stage 2) and routed distillation (stage 3, without and with MaskNets)."
-    device = torch.device(device) if device is not None else get_device()
-    res, extra = {}, {}
-    set_seed(seed); nets = make_nets(student_modality, data_shapes(train_data), dim, width)
-    t0 = time.time()
-    ct = CoTraining(nets['S'], nets['T'], nets['A'], T=T)
-    _adam(ct, train_data, epochs_s1, lr, batch_size, seed, device)
-    t_s1 = time.time() - t0
-    frozen = {n: freeze(copy.deepcopy(m)) for n, m in nets.items()}            # the stage-1 snapshot MST builds on
-    s1_student = copy.deepcopy(nets['S'].state_dict())
-    for n in ('T', 'A'): extra[f'cotrained_{n}'] = accuracies(frozen[n], tests, device)
-    # co-training baseline: stage 1 continued for epochs_s3 more epochs (equal student budget)
-    t0 = time.time(); _adam(ct, train_data, epochs_s3, lr, batch_size, seed + 10_000, device)
-    res['cotrain'] = {**accuracies(nets['S'], tests, device), 'train_seconds': t_s1 + time.time() - t0}
-    # stage 2: MaskNets
-    set_seed(seed)
-    probe = {m: v[:2] for m, v in train_data.x.items()}
-    specs = build_specialists(frozen['T'], frozen['A'], student_modality, probe, heads=heads)
-    s_cache = teacher_outputs(frozen['S'], train_data, device=device)
-    t0 = time.time()
-    _adam(MaskTraining(specs, s_cache, T=T), train_data, epochs_s2, lr_s2 or lr, batch_size, seed, device)
-    t_s2 = time.time() - t0
-    for sp in specs: sp.eval(); extra[f'specialist {sp.name}'] = accuracies(sp, tests, device)
-    # stage 3, without and with MaskNets, from the same stage-1 student
-    pools = {'mst_nomask': [SpecializedTeacher(frozen['T'], name='T'), SpecializedTeacher(frozen['A'], name='A')], 'mst': specs}
-    routing = {}
-    for method, teachers in pools.items():
-        pool = pool_logits(teachers, train_data, device)
-        set_seed(seed)
-        s = MultimodalNet([student_modality], dim=dim, width=width, shapes=data_shapes(train_data)); s.load_state_dict(s1_student)
-        d = MSTDistiller(s, pool, n_classes=len(train_data.classes), k=k, T=T, steps_per_epoch=math.ceil(len(train_data)/batch_size))
-        t0 = time.time(); _adam(d, train_data, epochs_s3, lr, batch_size, seed, device)
-        res[method] = {**accuracies(d, tests, device), 'train_seconds': t_s1 + (t_s2 if method == 'mst' else 0) + time.time() - t0}
-        routing[method] = {t.name: float(c) for t, c in zip(teachers, (d.route_counts / d.route_counts.sum()).tolist())}
-    return {'results': res, 'teachers': extra, 'routing': routing}
+def specialize(stage1:CoTraining, student_modality:str, data, seed:int, epochs:int, lr:float, T:float=4.0, heads:int=3,
+               batch_size:int=64, device=None) -> tuple:
+    "Stage 2: MaskNets on the frozen stage-1 T and A towards the frozen stage-1 student (cached): `(specialists in eval mode, meta)`."
+    fz = {n: freeze(copy.deepcopy(getattr(stage1, a))) for n, a in (('T', 'mm_teacher'), ('A', 'cm_teacher'), ('S', 'student'))}
+    s_cache = teacher_outputs(fz['S'], data, device=device)
+    probe = {m: v[:2] for m, v in data.x.items()}
+    build = lambda: MaskTraining(build_specialists(fz['T'], fz['A'], student_modality, probe, heads=heads), s_cache, T=T)
+    mt, meta = cached_fit(build, data, seed, batch_size=batch_size, name='mst_distill MaskNets', device=device, epochs=epochs, lr=lr, **ADAM)
+    return [sp.eval() for sp in mt.student], meta
+
+def unmasked(stage1:CoTraining) -> list:
+    "The pool of MST without MaskNets: the frozen stage-1 T and A."
+    return [SpecializedTeacher(freeze(copy.deepcopy(stage1.mm_teacher)), name='T'), SpecializedTeacher(freeze(copy.deepcopy(stage1.cm_teacher)), name='A')]
+
+def mst_fit(stage1:CoTraining, teachers:list, data, seed:int, epochs:int, lr:float, T:float=4.0, w_kl:float=1.0, k:int=1,
+            batch_size:int=64, val=None, device=None) -> tuple:
+    "Stage 3: the stage-1 student routed between `teachers` by a GateNet (cached): `(MSTDistiller, meta)`; `route_counts` per teacher."
+    pool = pool_logits(teachers, data, device)
+    def build():
+        s = copy.deepcopy(stage1.student)
+        for p in s.parameters(): p.requires_grad_(True)
+        return MSTDistiller(s, pool, n_classes=len(data.classes), k=k, T=T, w_kl=w_kl, steps_per_epoch=math.ceil(len(data)/batch_size))
+    return cached_fit(build, data, seed, batch_size=batch_size, val=val, name='mst_distill stage 3', device=device, epochs=epochs, lr=lr, **ADAM)
+
