@@ -13,7 +13,8 @@ from ..train import Distiller, fit, to_device
 
 # %% auto #0
 __all__ = ['LOSSES', 'EMOJI_VAL_SEED', 'cwcl_weights', 'cwcl_loss', 'lit_loss', 'FrozenAligner', 'embed_data', 'zero_shot_topk',
-           'nested_subsets', 'train_aligner', 'AdvantageGrows', 'emoji_task', 'speech_task', 'evaluate_task']
+           'nested_subsets', 'train_aligner', 'AdvantageGrows', 'emoji_task', 'speech_task', 'evaluate_task',
+           'target_logits']
 
 # %% ../../nbs/papers/26_cwcl.ipynb #97e4d994
 def _check_pair(p, q, fn):
@@ -141,24 +142,24 @@ def emoji_task(n_val:int=189, n_test:int|None=None) -> dict:
     def zs(d, q): return {'data': d, 'class_emb': q, 'y': torch.arange(len(d))}
     tsub = test.subset(ti)
     return {'name': 'emoji', 'shape': tuple(full.x.shape[1:]), 'key': None, 'pool': full.subset(pi), 'bank': q_full[pi],
-            'val': zs(full.subset(vi), q_full[vi]), 'evals': {'test': zs(tsub, q_test[ti])},
+            'val': zs(full.subset(vi), q_full[vi]), 'val_bank': q_full[vi], 'evals': {'test': zs(tsub, q_test[ti])},
             'chance': {'test': 1 / len(ti)}, 'data_note': 'emoji glyphs rendered from Debian fonts-noto-color-emoji (real), Unicode names as captions'}
 
 def speech_task(n_train:int|None=None, n_val:int=300, n_test:int|None=None, n_real:int|None=None,
                 template:str='the spoken digit {}') -> dict:
-    "AV-digits audio ↔ transcript pairs (frozen MiniLM of the digit word); zero-shot with `template` prompts on held-out voices and the real recordings."
-    from kdrepro.multimodal import paired_digits, text_embeddings, class_prompts, DIGIT_WORDS
+    "AV-digits audio ↔ transcript pairs (frozen MiniLM of the digit word); validation: whole voices (about `n_val` rows) held out of the pool; zero-shot with `template` prompts on held-out voices and the real recordings."
+    from kdrepro.multimodal import paired_digits, text_embeddings, class_prompts, DIGIT_WORDS, voice_split
     full = paired_digits('train', n=n_train, modalities=('audio',))
     if not 2 <= n_val <= len(full) - 2: raise ValueError(f"n_val must be in [2, {len(full) - 2}], got {n_val}")
-    perm = torch.randperm(len(full), generator=torch.Generator().manual_seed(EMOJI_VAL_SEED))
-    val, pool = full.subset(perm[:n_val].sort().values), full.subset(perm[n_val:].sort().values)
+    pool, val = voice_split(full, frac=n_val / len(full), seed=0)      # validation voices are never in the pool
     cls = text_embeddings(class_prompts(DIGIT_WORDS, template))
     def zs(d): return {'data': d, 'class_emb': cls, 'y': d.y}
     real = paired_digits('real', modalities=('audio',))
     if n_real is not None: real = real.subset(torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[:n_real].sort().values)
     evals = {'test': zs(paired_digits('test', n=n_test, modalities=('audio',))), 'real': zs(real)}
     return {'name': 'speech', 'shape': tuple(full.x['audio'].shape[1:]), 'key': 'audio', 'pool': pool,
-            'bank': text_embeddings([DIGIT_WORDS[int(c)] for c in pool.y]), 'val': zs(val), 'evals': evals,
+            'bank': text_embeddings([DIGIT_WORDS[int(c)] for c in pool.y]), 'val': zs(val),
+            'val_bank': text_embeddings([DIGIT_WORDS[int(c)] for c in val.y]), 'evals': evals,
             'chance': {'test': 0.1, 'real': 0.1},
             'data_note': 'AV-digits audio: synthesized voices (espeak-ng/flite) for train/test, 10 real recordings (Allison) for the real split'}
 
@@ -170,3 +171,8 @@ def evaluate_task(encoder:nn.Module, task:dict, which:str='evals', device=None) 
         acc = zero_shot_topk(embed_data(encoder, z['data'], task['key'], device=device), z['class_emb'], z['y'])
         out[name] = {'top1': acc[1], 'top5': acc[5]}
     return out
+
+def target_logits(bank:torch.Tensor) -> torch.Tensor:
+    """CWCL's soft targets over a set of frozen embeddings as logits: `log w_ij`, so that a softmax at T = 1 gives each row's
+    target distribution `w_ij / sum_j w_ij` (the frozen modality plays the teacher; its 'accuracy' is retrieving itself)."""
+    return cwcl_weights(bank).clamp_min(1e-6).log()
