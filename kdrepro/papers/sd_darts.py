@@ -11,10 +11,11 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed
+from ..experiment import cached_call
 
 # %% auto #0
 __all__ = ['OPS', 'DEFAULT_OPS', 'Zero', 'MixedOp', 'Cell', 'SuperNet', 'hvp', 'top_eigenvalue', 'arch_sharpness',
-           'VotingTeacher', 'sd_kl', 'accuracy', 'search', 'retrain']
+           'VotingTeacher', 'sd_kl', 'accuracy', 'search', 'search_run', 'cached_search', 'retrain']
 
 # %% ../../nbs/papers/42_sd_darts.ipynb #f023766b
 def _conv(C, k):
@@ -153,9 +154,11 @@ def accuracy(model:SuperNet, x, y, discrete:bool=False) -> float:
 
 def search(method:str, x_tr, y_tr, x_val, y_val, epochs:int=30, batch_size:int=64, C:int=8, n_cells:int=2, ops=DEFAULT_OPS,
            K:int=3, lam:float=1.0, T:float=1.0, sd_arch:bool=False, w_lr:float=0.025, a_lr:float=3e-3, seed:int=0,
-           eig_every:int=5, eig_n:int=256, eig_iters:int=30, n_classes:int=10):
+           eig_every:int=5, eig_n:int=256, eig_iters:int=30, n_classes:int=10, hold=None, curve:list|None=None):
     """First-order DARTS (`method='darts'`) or SD-DARTS (`'sd'`) on (x_tr, y_tr) for the weights and (x_val, y_val) for α.
-    Returns (model, history): per checkpoint epoch the sharpness, validation accuracy of the supernet and of its discretization."""
+    Returns (model, history): per checkpoint epoch the sharpness, validation accuracy of the supernet and of its discretization.
+    With `hold` = (x, y) (held-out data, used by neither step) and a list `curve`, the discretized network's accuracy on `hold`
+    is appended to `curve` after every epoch (the training-budget curve)."""
     if method not in ('darts', 'sd'): raise ValueError(f"method must be 'darts' or 'sd', got {method!r}")
     if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
     if len(y_tr) < batch_size or len(y_val) < batch_size: raise ValueError(f"batch_size {batch_size} exceeds the data ({len(y_tr)}, {len(y_val)})")
@@ -184,11 +187,32 @@ def search(method:str, x_tr, y_tr, x_val, y_val, epochs:int=30, batch_size:int=6
             nn.utils.clip_grad_norm_(model.weight_parameters(), 5.0)      # DARTS's gradient clipping
             w_opt.step(); sched.step()
             if teacher is not None: teacher.push(model)
+        if hold is not None and curve is not None: curve.append(accuracy(model, hold[0], hold[1], discrete=True))
         if ep % eig_every == 0 or ep == epochs:
             hist.append({'epoch': ep, 'sharpness': arch_sharpness(model, xe, ye, iters=eig_iters, seed=seed),
                          'val_acc_super': accuracy(model, x_val, y_val), 'val_acc_discrete': accuracy(model, x_val, y_val, True),
                          'genotype': model.genotype()})
     return model, hist
+
+def search_run(method:str, x_tr, y_tr, x_val, y_val, x_hold, y_hold, **kw) -> dict:
+    """`search` as a dict of tensors for `cached_call`: the supernet's state (`m.*`), per checkpoint the epoch, sharpness, accuracies
+    and genotype (operation indices), and the per-epoch held-out accuracy of the discretized network (`curve`)."""
+    curve = []
+    model, hist = search(method, x_tr, y_tr, x_val, y_val, hold=(x_hold, y_hold), curve=curve, **kw)
+    out = {f'm.{k}': v for k, v in model.state_dict().items()}
+    for k in ('epoch', 'sharpness', 'val_acc_super', 'val_acc_discrete'): out[k] = torch.tensor([float(h[k]) for h in hist])
+    out['genotype'] = torch.tensor([[model.ops.index(o) for o in h['genotype']] for h in hist])
+    out['curve'] = torch.tensor(curve)
+    return out
+
+def cached_search(method:str, x_tr, y_tr, x_val, y_val, x_hold, y_hold, **kw) -> tuple:
+    "`search_run` from the cache (or run): `(model, history, curve)` with the history as `search` returns it."
+    out, _ = cached_call(search_run, name=f'sd_darts {method}', method=method, x_tr=x_tr, y_tr=y_tr, x_val=x_val, y_val=y_val, x_hold=x_hold, y_hold=y_hold, **kw)
+    model = SuperNet(C=kw.get('C', 8), n_cells=kw.get('n_cells', 2), ops=kw.get('ops', DEFAULT_OPS), in_ch=x_tr.shape[1], n_classes=kw.get('n_classes', 10))
+    model.load_state_dict({k[2:]: v for k, v in out.items() if k.startswith('m.')})
+    hist = [{'epoch': int(out['epoch'][j]), 'sharpness': out['sharpness'][j].item(), 'val_acc_super': out['val_acc_super'][j].item(),
+             'val_acc_discrete': out['val_acc_discrete'][j].item(), 'genotype': [model.ops[o] for o in out['genotype'][j].tolist()]} for j in range(len(out['epoch']))]
+    return model, hist, out['curve'].tolist()
 
 def retrain(genotype:list, x_tr, y_tr, x_te, y_te, epochs:int=20, batch_size:int=64, C:int=8, n_cells:int=2, ops=DEFAULT_OPS,
             lr:float=0.025, seed:int=0, n_classes:int=10) -> float:
