@@ -11,15 +11,15 @@ from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed
 from ..losses import kl_forward, js_divergence
-from ..results import Rule
-from ..train import Distiller, fit, cached_model, to_device
+from ..train import Distiller, to_device
+from ..experiment import cached_fit
 from ..data import TensorData, stratified_indices
 from ..multimodal import MultimodalNet, shuffle_modality
 
 # %% auto #0
 __all__ = ['DISTRACTORS', 'METHODS', 'CONDITIONS', 'heuristic_distractor', 'mixed_distractor', 'pgd_input', 'pgd_embedding',
            'consistency', 'InterferenceFT', 'interference_net', 'pretrain', 'build_ft', 'finetune', 'distractor_split',
-           'interference_accuracy', 'NoWorse']
+           'interference_accuracy']
 
 # %% ../../nbs/papers/37_modality_interference.ipynb #211a2b1d
 DISTRACTORS = ('mismatch', 'noise', 'blank')
@@ -136,14 +136,10 @@ def interference_net(dim:int=64, width:int=8) -> MultimodalNet:
     "The audio-visual classifier: image and audio front-ends, concatenation fusion, linear head."
     return MultimodalNet(['image', 'audio'], dim=dim, width=width, fusion='concat')
 
-def pretrain(seed:int, train, epochs:int=8, lr:float=0.05, batch_size:int=64, dim:int=64, width:int=8, device=None):
-    "The pre-trained model of `seed` (CE on the natural, always-agreeing pairs), from the cache when it exists: `(net, meta)`."
-    spec = {'arch': interference_net(dim, width).spec, 'data': train.spec(), 'seed': seed,
-            'train': dict(epochs=epochs, lr=lr, batch_size=batch_size, opt='sgd', momentum=0.9, wd=5e-4, schedule='cosine'),
-            'recipe': 'modality_interference.pretrain/1'}
-    def build(): set_seed(seed); return interference_net(dim, width)
-    def train_(net): fit(net, train.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, device=device, progress=False)
-    return cached_model(spec, build, train_, name=f'modality_interference pretrained s{seed}')
+def pretrain(seed:int, train, epochs:int=8, lr:float=0.05, batch_size:int=64, dim:int=64, width:int=8, val=None, device=None):
+    "The pre-trained model of `seed` (CE on the natural, always-agreeing pairs), from the cache when it exists: `(net, meta)`; `meta['history']` has `val_acc` with `val`."
+    return cached_fit(lambda: interference_net(dim, width), train, seed, batch_size=batch_size, val=val, name=f'modality_interference pretrained s{seed}',
+                      device=device, epochs=epochs, lr=lr)
 
 def build_ft(method:str, net:MultimodalNet, seed:int=0, **kw) -> Distiller:
     "The fine-tuning objective of `method` (one of `METHODS`)."
@@ -153,14 +149,12 @@ def build_ft(method:str, net:MultimodalNet, seed:int=0, **kw) -> Distiller:
     if method == 'ours': return InterferenceFT(net, heuristic=True, adversarial=True, seed=seed, **kw)
     raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
 
-def finetune(method:str, pretrained:MultimodalNet, seed:int, train, epochs:int=3, lr:float=0.01, batch_size:int=64, device=None, **kw):
-    "A copy of `pretrained` fine-tuned with `method` (same steps for every method); returns `(net, seconds)`."
+def finetune(method:str, pretrained:MultimodalNet, seed:int, train, epochs:int=3, lr:float=0.01, batch_size:int=64, val=None, device=None, **kw):
+    "A copy of `pretrained` fine-tuned with `method` (same steps for every method), from the cache when it exists: `(net, meta)`."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    net = copy.deepcopy(pretrained)
-    set_seed(seed)
-    t0 = time.time()
-    fit(build_ft(method, net, seed, **kw), train.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, device=device, progress=False)
-    return net, time.time() - t0
+    d, meta = cached_fit(lambda: build_ft(method, copy.deepcopy(pretrained), seed, **kw), train, seed, batch_size=batch_size, val=val,
+                         name=f'modality_interference {method} s{seed}', device=device, epochs=epochs, lr=lr)
+    return d.student, meta
 
 def distractor_split(data, kind:str, seed:int=0, modality:str='audio'):
     "A copy of `data` whose `modality` is replaced by the `kind` distractor (seeded, drawn once over the whole split)."
@@ -192,15 +186,3 @@ def interference_accuracy(net:MultimodalNet, clean, distractors:dict, adv_eps:fl
             with torch.no_grad(): hits += int((net(xa).argmax(1) == yb).sum())
         out['adversarial'] = hits / len(adv)
     return out
-
-class NoWorse(Rule):
-    "`a` is not worse than `b` by more than `tolerance` (paired by seed): reproduced if the mean of a − b >= −tolerance, else not reproduced."
-    def __init__(self, tolerance:float=0.01, unit:str='', scale:float=1.0):
-        self.tol, self.unit, self.scale = tolerance, unit, scale
-        self.text = f"paired by seed, diff = a - b; reproduced if mean diff >= -{tolerance*scale:g}{unit}, else not reproduced"
-    def __call__(self, a, b):
-        a, b = np.asarray(a, float), np.asarray(b, float)
-        if a.shape != b.shape: raise ValueError(f"paired values need the same seeds: {a.shape} vs {b.shape}")
-        d = a - b
-        obs = f"diff {d.mean()*self.scale:+.2f}{self.unit} (per seed: {', '.join(f'{v*self.scale:+.2f}' for v in d)}; n={len(d)})"
-        return ('reproduced' if d.mean() >= -self.tol else 'not reproduced'), obs
