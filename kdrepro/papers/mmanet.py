@@ -10,7 +10,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed, get_device
-from ..train import Distiller, fit, cached_model, cached_tensors, to_device, NonFiniteLoss
+from ..train import Distiller, fit, to_device, NonFiniteLoss
+from ..experiment import cached_fit, cached_call
 from ..evaluate import accuracy
 from ..losses import similarity_preserving
 from ..models import count_params
@@ -21,7 +22,7 @@ from ..multimodal import (paired_digits, MultimodalNet, ModalityDropout, combina
 __all__ = ['KD_KINDS', 'METHODS', 'METHOD_LABELS', 'entropy_weights', 'mad_loss', 'label_distribution', 'distribution_kl',
            'mar_candidates', 'weak_set', 'rows_in', 'combination_logits', 'combination_accuracy', 'MMANetDistiller',
            'make_net', 'train_teacher', 'teacher_fused_outputs', 'cached_teacher_outputs', 'student_run',
-           'select_kd_weight', 'noise_pilot', 'pick_noise']
+           'student_result', 'noise_pilot', 'pick_noise']
 
 # %% ../../nbs/papers/05_mmanet.ipynb #8241cc67
 def entropy_weights(logits:torch.Tensor, T:float=1.0) -> torch.Tensor:
@@ -179,16 +180,10 @@ def make_net(modalities, width:int=8, dim:int=64) -> MultimodalNet:
     return MultimodalNet(list(modalities), n_classes=10, dim=dim, width=width, fusion='mean', missing='zero')
 
 def train_teacher(train_data, modalities, width:int=8, dim:int=64, epochs:int=6, lr:float=0.05, batch_size:int=64,
-                  seed:int=0, device=None):
-    "The full-modality teacher (trained on complete inputs only), from the cache when it exists: (model, meta)."
-    spec = {'arch': make_net(modalities, width, dim).spec, 'data': train_data.spec(), 'seed': seed,
-            'train': dict(epochs=epochs, lr=lr, batch_size=batch_size, opt='sgd', momentum=0.9, wd=5e-4, schedule='cosine'),
-            'recipe': 'mmanet.train_teacher/1'}
-    def build(): set_seed(seed); return make_net(modalities, width, dim)
-    def train(m):
-        h = fit(m, train_data.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, device=device, progress=False)
-        return {'final_ce': float(h.ce.iloc[-1])}
-    return cached_model(spec, build, train, name=f'mmanet teacher {"+".join(modalities)} w{width}')
+                  seed:int=0, val=None, device=None) -> tuple:
+    "The full-modality teacher (trained on complete inputs only, SGD with the `fit` defaults), cached: (model, meta)."
+    return cached_fit(lambda: make_net(modalities, width, dim), train_data, seed, batch_size=batch_size, val=val,
+                      name=f'mmanet teacher {"+".join(modalities)} w{width}', device=device, epochs=epochs, lr=lr)
 
 @torch.no_grad()
 def teacher_fused_outputs(teacher:MultimodalNet, data, batch_size:int=256, device=None) -> dict:
@@ -200,10 +195,9 @@ def teacher_fused_outputs(teacher:MultimodalNet, data, batch_size:int=256, devic
         f = teacher.features(to_device(xb, device)); feats.append(f.cpu()); logits.append(teacher.fc(f).cpu())
     return {'feat': torch.cat(feats), 'logits': torch.cat(logits)}
 
-def cached_teacher_outputs(teacher, teacher_meta:dict, data, device=None):
-    "`teacher_fused_outputs` cached by the teacher's key and the data spec."
-    spec = {'teacher': teacher_meta['key'], 'data': data.spec(), 'outputs': 'fused feat + logits'}
-    return cached_tensors(spec, lambda: teacher_fused_outputs(teacher, data, device=device), name='mmanet teacher outputs')
+def cached_teacher_outputs(teacher, data, device=None) -> tuple:
+    "`teacher_fused_outputs`, cached by the teacher's weights and the data (`cached_call`): (outputs, meta)."
+    return cached_call(teacher_fused_outputs, name='mmanet teacher outputs', teacher=teacher, data=data, device=device)
 
 def student_run(method:str, seed:int, train_data, val_data, tests:dict, teacher_cache:dict|None, width:int=8, dim:int=64,
                 epochs:int=6, lr:float=0.1, batch_size:int=64, p_missing:float=0.5, kd_weight:float=1.92, mar_weight:float=0.5,
@@ -222,7 +216,7 @@ def student_run(method:str, seed:int, train_data, val_data, tests:dict, teacher_
                             mar_weight=mar_weight if method == 'mad_mar' else 0.0, p_missing=p_missing, seed=seed,
                             val_data=val_data, mine_epochs=mine_epochs, steps_per_epoch=len(dl), mine_from=mine_from)
     t0, hist, diverged = time.time(), None, None
-    try: hist = fit(d, dl, epochs=epochs, lr=lr, device=device, progress=False)
+    try: hist = fit(d, dl, epochs=epochs, lr=lr, device=device, progress=False, val_dl=val_data.loader(512))
     except NonFiniteLoss as e: diverged = str(e)     # a run that blows up is a result: its network is evaluated as it stands
     secs = time.time() - t0
     out = {'train_seconds': secs, 'history': hist, 'params': count_params(net), 'diverged': diverged}
@@ -233,15 +227,32 @@ def student_run(method:str, seed:int, train_data, val_data, tests:dict, teacher_
         out['mining'] = pd.DataFrame(d.mining_log)
     return out
 
-def select_kd_weight(grid, train_data, val_data, teacher_cache, method:str='sp', seed:int=0, **kw) -> tuple:
-    "Train `method` with each β in `grid` (seed `seed`) and return (best β by mean validation accuracy over the combinations, {β: acc or None if diverged})."
-    accs = {}
-    for beta in grid:
-        r = student_run(method, seed, train_data, val_data, {'val': val_data}, teacher_cache, kd_weight=beta, **kw)
-        accs[beta] = None if r['diverged'] else float(np.mean(list(r['val'].values())))
-    ok = [b for b in grid if accs[b] is not None]
-    if not ok: raise RuntimeError(f"every distillation weight in {list(grid)} diverged")
-    return max(ok, key=lambda b: (accs[b], b)), accs     # ties go to the larger (paper-closer) weight
+def _student_tensors(method:str, seed:int, train_data, val_data, tests:dict, teacher_cache:dict|None, **kw) -> dict:
+    "`student_run` as a dict of tensors (what `cached_call` stores): accuracies per split in `combinations` order, weak set, mining log, curve."
+    r = student_run(method, seed, train_data, val_data, {'val': val_data, **tests}, teacher_cache, **kw)
+    names = [combo_name(c) for c in combinations(train_data.meta['modalities'])]
+    out = {f'acc_{k}': torch.tensor([r[k][c] for c in names]) for k in ['val', *tests]}
+    out['weak'] = torch.tensor([names.index(c) for c in (r.get('weak') or [])], dtype=torch.long)
+    mining = r.get('mining')
+    out['mining'] = torch.tensor(mining.values, dtype=torch.float64) if mining is not None and len(mining) else torch.zeros(0)
+    out['diverged'] = torch.tensor([r['diverged'] is not None])
+    out['train_seconds'] = torch.tensor([r['train_seconds']])
+    out['val_curve'] = torch.tensor([] if r['history'] is None else r['history'].val_acc.tolist())
+    return out
+
+def student_result(method:str, seed:int, train_data, val_data, tests:dict, teacher_cache:dict|None, **kw) -> dict:
+    "`student_run` through `cached_call`: {split: {combination: acc}} for 'val' and each test split, 'weak', 'mining', 'diverged', 'val_curve', 'cached'."
+    o, meta = cached_call(_student_tensors, name=f'mmanet {method}', method=method, seed=seed, train_data=train_data, val_data=val_data,
+                          tests=tests, teacher_cache=teacher_cache, **kw)
+    mods = train_data.meta['modalities']
+    names = [combo_name(c) for c in combinations(mods)]
+    res = {k[4:]: dict(zip(names, v.tolist())) for k, v in o.items() if k.startswith('acc_')}
+    cols = ['epoch'] + [x for c in mar_candidates(mods) for x in (combo_name(c), f'acc[{combo_name(c)}]')]
+    res.update(weak=[names[i] for i in o['weak'].tolist()] or None, diverged=bool(o['diverged'].item()),
+               mining=pd.DataFrame(o['mining'].numpy(), columns=cols) if o['mining'].numel() else pd.DataFrame(),
+               train_seconds=float(o['train_seconds'].item()), val_curve=o['val_curve'].tolist(), cached=meta['cached'])
+    return res
+
 
 # %% ../../nbs/papers/05_mmanet.ipynb #9e7cb446
 def noise_pilot(settings:list, modalities, n_train:int=2000, val_frac:float=0.2, seed:int=0, width:int=8, dim:int=64,
