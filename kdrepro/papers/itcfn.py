@@ -11,13 +11,14 @@ from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed, get_device
 from ..models import count_params
-from ..train import Distiller, fit
+from ..train import Distiller
+from ..experiment import cached_fit
 from ..multimodal import (paired_digits, ModalityEncoder, MODALITY_SHAPES, present_mask, drop_inputs,
-                                evaluate_combinations, combo_name, voice_split)
+                                evaluate_combinations, combo_name)
 
 # %% auto #0
 __all__ = ['MODALITIES', 'METHODS', 'LR_GRID', 'CoAttentionFusion', 'FeatureGenerator', 'complete', 'ITCFN', 'incomplete_mask',
-           'ITCFNTrainer', 'conditions', 'method_run', 'select_lr']
+           'ITCFNTrainer', 'conditions', 'method_run', 'val_score']
 
 # %% ../../nbs/papers/49_itcfn.ipynb #5184a2ea
 MODALITIES = ('image', 'audio', 'lowres')
@@ -126,12 +127,13 @@ class ITCFNTrainer(Distiller):
         super().__init__(model)
         if train_present.dim() != 2 or train_present.shape[1] != len(model.modalities):
             raise ValueError(f"train_present must be [N, {len(model.modalities)}], got {tuple(train_present.shape)}")
-        self.train_present, self.w_gen = train_present.bool(), gen_weight
+        self.register_buffer('train_present', train_present.bool())   # a buffer: the masks enter the cache key with the weights
+        self.w_gen = gen_weight
 
     def losses(self, x, y, idx=None):
         if idx is None: raise ValueError("ITCFNTrainer needs sample indices (a kdrepro loader yields (x, y, idx))")
         net = self.student
-        pm = self.train_present[idx.cpu()].to(y.device)
+        pm = self.train_present[idx.to(self.train_present.device)].to(y.device)
         logits, feats, gen = net.parts(x, pm)
         out = {'ce': F.cross_entropy(logits, y)}
         if gen is not None:
@@ -151,17 +153,16 @@ def conditions(modalities=MODALITIES) -> dict:
     return {'all': tuple(mods), **{f'no_{m}': tuple(k for k in mods if k != m) for m in mods}}
 
 def method_run(method:str, seed:int, train, tests:dict, p_incomplete:float=0.3, width:int=8, dim:int=64, token_dim:int=1,
-               hidden:int=128, gen_weight:float=1.0, epochs:int=5, lr:float=1e-3, opt:str='adam', batch_size:int=64, device=None) -> dict:
-    "Train `method` with `seed` on the incomplete `train`; accuracy per condition on each test set (`{suffix: data}`)."
+               hidden:int=128, gen_weight:float=1.0, epochs:int=5, lr:float=1e-3, opt:str='adam', batch_size:int=64, val=None, device=None) -> dict:
+    "Train `method` with `seed` on the incomplete `train` (cached); accuracy per condition on each test set (`{suffix: data}`), `history` with `val`."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
-    set_seed(seed)
-    net = ITCFN(MODALITIES, dim=dim, width=width, token_dim=token_dim, hidden=hidden, shapes={m: tuple(v.shape[1:]) for m, v in train.x.items()},
-                **METHODS[method])
+    shapes = {m: tuple(v.shape[1:]) for m, v in train.x.items()}
     pm = incomplete_mask(len(train), len(MODALITIES), p_incomplete, seed=1000 + seed)
-    t0 = time.time()
-    fit(ITCFNTrainer(net, pm, gen_weight), train.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, opt=opt,
-        device=device, progress=False)
-    out = {'train_seconds': time.time() - t0, 'params': count_params(net)}
+    build = lambda: ITCFNTrainer(ITCFN(MODALITIES, dim=dim, width=width, token_dim=token_dim, hidden=hidden, shapes=shapes, **METHODS[method]), pm, gen_weight)
+    tr, meta = cached_fit(build, train, seed, batch_size=batch_size, val=val, name=f'itcfn {method} s{seed}', device=device,
+                          epochs=epochs, lr=lr, opt=opt)
+    net = tr.student
+    out = {'train_seconds': float(meta['history']['time'].sum()), 'params': count_params(net), 'history': meta['history'], 'cached': meta['cached']}
     conds = conditions()
     for sfx, data in tests.items():
         ev = evaluate_combinations(net, data, list(conds.values()))
@@ -169,17 +170,8 @@ def method_run(method:str, seed:int, train, tests:dict, p_incomplete:float=0.3, 
     return out
 
 # %% ../../nbs/papers/49_itcfn.ipynb #818e2f25
-LR_GRID = (1e-3, 3e-3)       # Adam learning rates searched on validation
+LR_GRID = (1e-3, 3e-3)       # Adam learning rates searched on validation (every method)
 
-def select_lr(methods, train, val, lrs=LR_GRID, seed:int=0, **kw) -> dict:
-    "Per method, the lr in `lrs` with the best mean validation accuracy over the test conditions (seed `seed`; ties: the smaller lr)."
-    if set(train.meta['speakers']) & set(val.meta['speakers']): raise ValueError("train and val share voices")
-    out = {}
-    for m in methods:
-        accs = {}
-        for lr in lrs:
-            r = method_run(m, seed, train, {'_val': val}, lr=lr, **kw)
-            accs[lr] = {c: r[f'acc_val_{c}'] for c in conditions()}
-        score = {lr: float(np.mean(list(a.values()))) for lr, a in accs.items()}
-        out[m] = {'lr': max(lrs, key=lambda l: (score[l], -l)), 'val_score': score, 'val_acc': accs}
-    return out
+def val_score(r:dict) -> float:
+    "The selection score of a `method_run` result evaluated on `{'_val': val}`: mean validation accuracy over the test conditions."
+    return float(np.mean([r[f'acc_val_{c}'] for c in conditions()]))
