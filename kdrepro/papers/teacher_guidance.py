@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from ..core import set_seed
 from ..models import SmallCNN
-from ..train import Distiller, fit, evaluate, predict
+from ..train import Distiller, evaluate, predict
+from ..experiment import cached_fit
 from ..results import Rule
 
 # %% auto #0
@@ -150,29 +151,31 @@ class SelfDistillMSE(Distiller):
         return out
 
 def train_generation(train_data, teacher_logits, alpha:float, seed:int, width:int=8, epochs:int=5, lr:float=1e-3,
-                     batch_size:int=64, reg:float=1e-4, device='cpu'):
-    "One generation: a fresh SmallCNN (initialized by `seed`) trained with `SelfDistillMSE`; returns the model."
-    set_seed(seed)
-    student = SmallCNN(width=width, n_classes=len(train_data.classes))
-    d = SelfDistillMSE(student, teacher_logits, alpha=alpha if teacher_logits is not None else 1.0, reg=reg,
-                       n_classes=len(train_data.classes))
-    fit(d, train_data.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, opt='adam', wd=0.0,
-        schedule='cosine', device=device, progress=False)
-    return student
+                     batch_size:int=64, reg:float=1e-4, val=None, device='cpu') -> tuple:
+    """One generation: a fresh SmallCNN (initialized by `seed`) trained with `SelfDistillMSE` (`cached_fit`); returns
+    `(model, meta)`, with the per-epoch validation accuracy in `meta['history']` when `val` is given."""
+    nc = len(train_data.classes)
+    build = lambda: SelfDistillMSE(SmallCNN(width=width, n_classes=nc), teacher_logits, alpha=alpha if teacher_logits is not None else 1.0, reg=reg, n_classes=nc)
+    d, meta = cached_fit(build, train_data, seed, batch_size=batch_size, val=val, name='teacher_guidance generation', device=device,
+                         epochs=epochs, lr=lr, opt='adam', wd=0.0, schedule='cosine')
+    return d.student, meta
 
-def self_distill_chain(train_data, test_data, alphas, steps:int, seed:int, device='cpu', **kw) -> dict:
+def self_distill_chain(train_data, test_data, alphas, steps:int, seed:int, device='cpu', lr0:float|None=None, lrs:dict|None=None, **kw) -> dict:
     """Generation 0 on the labels, then `steps` generations per α in `alphas`, each taught by the previous one.
-    Returns {alpha: [test accuracy of generation 0, 1, ..., steps]}; generation t of every chain starts from the same
-    initialization (seed*1000 + t) so the chains are paired."""
+    Returns {alpha: [accuracy on `test_data` of generation 0, 1, ..., steps]}; generation t of every chain starts from the
+    same initialization (seed*1000 + t) so the chains are paired. `lr0`: learning rate of generation 0, `lrs`: per-α
+    learning rates of the later generations (default: `lr` in `kw`). Every generation is cached, so evaluating the same
+    chain on other data costs no training."""
     if steps < 1: raise ValueError(f"steps must be >= 1, got {steps}")
-    g0 = train_generation(train_data, None, 1.0, seed*1000, device=device, **kw)
+    lr = kw.pop('lr', 1e-3)
+    g0, _ = train_generation(train_data, None, 1.0, seed*1000, device=device, lr=lr if lr0 is None else lr0, **kw)
     acc0 = evaluate(g0, test_data.loader(1000), device)['acc']
     out = {}
     for a in alphas:
         prev, accs = g0, [acc0]
         for t in range(1, steps + 1):
             logits, _ = predict(prev, train_data.loader(1000), device)     # index order = loader order (no shuffle)
-            prev = train_generation(train_data, logits, a, seed*1000 + t, device=device, **kw)
+            prev, _ = train_generation(train_data, logits, a, seed*1000 + t, device=device, lr=(lrs or {}).get(a, lr), **kw)
             accs.append(evaluate(prev, test_data.loader(1000), device)['acc'])
         out[a] = accs
     return out
@@ -191,9 +194,10 @@ class Matches(Rule):
         return ('reproduced' if err <= self.tol else 'not reproduced'), obs
 
 class AllHold(Rule):
-    "Named boolean conditions computed from the measurements: reproduced iff all hold."
+    "Named boolean conditions computed from the measurements (a dict, or (name, bool) pairs): reproduced iff all hold."
     text = "reproduced iff every listed condition holds, else not reproduced"
-    def __call__(self, conditions:dict):
+    def __call__(self, conditions):
+        conditions = dict(conditions)
         bad = [k for k, v in conditions.items() if not v]
         obs = '; '.join(f"{k}: {'yes' if v else 'NO'}" for k, v in conditions.items())
         return ('not reproduced' if bad else 'reproduced'), obs
