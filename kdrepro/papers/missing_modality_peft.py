@@ -4,7 +4,7 @@
 
 # %% ../../nbs/papers/07_missing_modality_peft.ipynb #9a9be9d0
 from __future__ import annotations
-import time
+import math, time
 import numpy as np
 import torch
 from torch import nn
@@ -12,12 +12,13 @@ import torch.nn.functional as F
 from ..core import set_seed, get_device
 from ..models import count_params, SmallCNN
 from ..train import Distiller, fit
+from ..experiment import cached_fit, cached_call
 from ..evaluate import accuracy as top1
 from ..multimodal import (paired_digits, MultimodalNet, combinations, combo_name, present_mask, predict_present,
-                                MODALITY_SHAPES, data_shapes)
+                                MODALITY_SHAPES, data_shapes, voice_split)
 
 # %% auto #0
-__all__ = ['ScaleShift', 'modulation_points', 'ModulatedNet', 'AdaptCombo', 'adapt', 'train_net', 'accuracy', 'seed_run']
+__all__ = ['ScaleShift', 'modulation_points', 'ModulatedNet', 'AdaptCombo', 'adapt', 'train_net', 'adapt_all', 'accuracy']
 
 # %% ../../nbs/papers/07_missing_modality_peft.ipynb #ba77b3b5
 class ScaleShift(nn.Module):
@@ -130,38 +131,28 @@ def adapt(mod:ModulatedNet, combo, data, epochs:int, lr:float, batch_size:int=64
                device=device, progress=False)
 
 # %% ../../nbs/papers/07_missing_modality_peft.ipynb #81f5491d
-def train_net(modalities, data, seed:int, width:int, depth:int, dim:int, epochs:int, lr:float, batch_size:int=64,
-              device=None) -> MultimodalNet:
-    "A `MultimodalNet` over `modalities` (concat fusion, zero vector for a missing one) trained with every one of them present."
-    set_seed(seed)
-    net = MultimodalNet(list(modalities), width=width, depth=depth, dim=dim, shapes=data_shapes(data))
-    fit(net, data.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, opt='adam', wd=0., device=device, progress=False)
-    return net.eval()
+def train_net(modalities, data, seed:int, width:int, depth:int, dim:int, epochs:int, lr:float, batch_size:int=64, val=None,
+              device=None) -> tuple:
+    "A `MultimodalNet` over `modalities` (concat fusion, zero vector for a missing one) trained with every one of them present (cached): `(net, meta)`."
+    shapes = data_shapes(data)
+    net, meta = cached_fit(lambda: MultimodalNet(list(modalities), width=width, depth=depth, dim=dim, shapes=shapes), data, seed,
+                           batch_size=batch_size, val=val, name=f'peft net {"+".join(modalities)}', device=device,
+                           epochs=epochs, lr=lr, opt='adam', wd=0.)
+    return net.eval(), meta
+
+def _adapted_tables(net:MultimodalNet, data, combos:list, epochs:int, lr:float, batch_size:int=64, seed:int=0, device=None) -> dict:
+    "The modulation tables of `net` after adapting each combination of `combos` in turn (a state dict, what `cached_call` stores)."
+    mod = ModulatedNet(net)
+    for c in combos: adapt(mod, tuple(c), data, epochs, lr, batch_size, seed, device)
+    return {k: v.detach().cpu() for k, v in mod.mods.state_dict().items()}
+
+def adapt_all(net:MultimodalNet, data, combos, epochs:int, lr:float, batch_size:int=64, seed:int=0, device=None) -> ModulatedNet:
+    "`net` (frozen) with a (γ, β) set adapted to each combination of `combos` (cached by `cached_call`)."
+    tables, _ = cached_call(_adapted_tables, name='peft modulation', net=net, data=data, combos=[list(c) for c in combos], epochs=epochs,
+                            lr=lr, batch_size=batch_size, seed=seed, device=device)
+    mod = ModulatedNet(net); mod.mods.load_state_dict(tables)
+    return mod.eval()
 
 def accuracy(model, data, combo) -> float:
     "Accuracy of a `MultimodalNet`/`ModulatedNet` on `data` with exactly `combo` present."
     return top1(*predict_present(model, data, combo))
-
-def seed_run(seed:int, train, tests:dict, width:int=12, depth:int=4, dim:int=64, epochs:int=3, adapt_epochs:int=3,
-             lr:float=3e-3, adapt_lr:float=3e-3, batch_size:int=64, device=None) -> dict:
-    "One seed: pretrained (frozen) network, its modulation for every missing combination, dedicated networks; accuracies on every test split."
-    mods = ['image', 'audio']
-    full = tuple(mods)
-    missing = [c for c in combinations(mods) if c != full]
-    kw = dict(width=width, depth=depth, dim=dim, epochs=epochs, lr=lr, batch_size=batch_size, device=device)
-    t0 = time.time(); net = train_net(mods, train, seed, **kw); secs = {'frozen': time.time() - t0}
-    mod = ModulatedNet(net)
-    t0 = time.time()
-    for c in missing: adapt(mod, c, train, adapt_epochs, adapt_lr, batch_size, seed, device)
-    secs['modulated'] = time.time() - t0
-    t0 = time.time(); dedicated = {c: train_net(c, train, seed, **kw) for c in missing}; secs['dedicated'] = time.time() - t0
-    acc = {}
-    for split, data in tests.items():
-        for c in combinations(mods):
-            name = combo_name(c)
-            acc[('frozen', split, name)] = accuracy(net, data, c)
-            acc[('modulated', split, name)] = accuracy(mod, data, c)
-            acc[('dedicated', split, name)] = accuracy(dedicated[c] if c in dedicated else net, data, c)
-    params = {'frozen_total': count_params(net), **{f'modulation[{combo_name(c)}]': mod.combo_parameters(c) for c in missing},
-              **{f'dedicated[{combo_name(c)}]': count_params(dedicated[c]) for c in missing}}
-    return {'acc': acc, 'seconds': secs, 'params': params}
