@@ -12,11 +12,12 @@ import torch.nn.functional as F
 from ..core import set_seed, get_device
 from ..models import FeatureTap, count_params
 from ..train import Distiller, fit, to_device
-from ..multimodal import MultimodalNet, paired_digits, data_shapes
+from ..experiment import cached_fit
+from ..multimodal import MultimodalNet, paired_digits, data_shapes, voice_split
 
 # %% auto #0
 __all__ = ['ELEMENTS', 'METHODS', 'RATES', 'element_mask', 'rmfm', 'CIDerNet', 'masked_smooth_l1', 'mssd_losses', 'MSSD',
-           'masked_test_sets', 'accuracy_on', 'auilc', 'train_method']
+           'masked_test_sets', 'accuracy_on', 'auilc', 'train_method', 'curve']
 
 # %% ../../nbs/papers/09_cider.ipynb #fb8b9495
 ELEMENTS = {'image': 'patch', 'audio': 'frame'}   # what one missing element is, per modality
@@ -142,11 +143,18 @@ def auilc(rates, accs) -> float:
     return float(np.sum((a[1:] + a[:-1]) / 2 * np.diff(r)) / (r[-1] - r[0]))
 
 def train_method(method:str, train, seed:int, width:int=8, depth:int=3, dim:int=64, epochs:int=3, lr:float=3e-3,
-                 batch_size:int=64, max_rate:float=0.7, w_joint:float=1.0, w_attn:float=1.0, w_recon:float=1.0, device=None) -> CIDerNet:
-    "A `CIDerNet` trained with `method` ('ce', 'mask_ce' or 'cider'); the initialization, batch order and training masks depend on `seed` only."
+                 batch_size:int=64, max_rate:float=0.7, w_joint:float=1.0, w_attn:float=1.0, w_recon:float=1.0, val=None, device=None) -> tuple:
+    """A `CIDerNet` trained with `method` ('ce', 'mask_ce' or 'cider'), cached (`cached_fit`: keyed by the call); the
+    initialization, batch order and training masks depend on `seed` only. `(net in eval mode, meta)`."""
     if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    set_seed(seed)
-    net = CIDerNet(width=width, depth=depth, dim=dim, shapes=data_shapes(train))
-    d = MSSD(net, method=method, w_joint=w_joint, w_attn=w_attn, w_recon=w_recon, max_rate=max_rate, seed=seed)
-    fit(d, train.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, opt='adam', wd=0., device=device, progress=False)
-    return net.eval()
+    shapes = data_shapes(train)
+    build = lambda: MSSD(CIDerNet(width=width, depth=depth, dim=dim, shapes=shapes), method=method, w_joint=w_joint, w_attn=w_attn,
+                         w_recon=w_recon, max_rate=max_rate, seed=seed)
+    d, meta = cached_fit(build, train, seed, batch_size=batch_size, val=val, name=f'cider {method}', device=device,
+                         epochs=epochs, lr=lr, opt='adam', wd=0.)
+    return d.student.eval(), meta
+
+def curve(net:nn.Module, masked:dict, y:torch.Tensor, device=None) -> list:
+    "Accuracy of `net` at every rate of `masked` (`masked_test_sets` of one split), in rate order."
+    return [accuracy_on(net, masked[r], y, device=device) for r in sorted(masked)]
+
