@@ -12,11 +12,12 @@ from ..losses import clip_contrastive
 from ..multimodal import (paired_digits, ModalityEncoder, shuffle_modality, class_prompts, text_embeddings,
                                 zero_shot_logits, DIGIT_WORDS)
 from ..evaluate import accuracy, linear_probe
+from ..experiment import cached_call
 
 # %% auto #0
 __all__ = ['METHODS', 'row_cosine', 'realign', 'curriculum_fraction', 'curriculum_keep', 'TriModalCMA', 'cma_gradients',
            'harmonized_backward', 'auroc', 'pretrain', 'misalign_pairs', 'encode', 'heldout_conflict',
-           'prompt_embeddings', 'build_model', 'run_method']
+           'zero_shot_accuracy', 'prompt_embeddings', 'build_model', 'pretrained_state', 'run_method']
 
 # %% ../../nbs/papers/23_grad_harmonization.ipynb #a119fbcc
 METHODS = ['plain', 'realign', 'realign_cl']
@@ -122,8 +123,8 @@ def auroc(score, label) -> float:
 
 def pretrain(model:TriModalCMA, data, method:str='plain', epochs:int=3, lr:float=1e-3, batch_size:int=64, seed:int=0,
              temperature:float=0.07, cl_start:float=0.5, cl_frac:float=0.5, param_every:int=10,
-             noisy:torch.Tensor|None=None, device=None) -> pd.DataFrame:
-    "Pretrain `model` on the triplets of `data` with `method` (see `harmonized_backward`); one row of conflict statistics per step."
+             noisy:torch.Tensor|None=None, val=None, device=None) -> pd.DataFrame:
+    "Pretrain `model` on the triplets of `data` with `method` (see `harmonized_backward`); one row of conflict statistics per step (`val_zs` at each epoch's end with `val`)."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     device = torch.device(device or 'cpu'); model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -145,6 +146,7 @@ def pretrain(model:TriModalCMA, data, method:str='plain', epochs:int=3, lr:float
                 r.update(cos_noisy=float(cos[nz].mean()) if nz.any() else float('nan'),
                          cos_clean=float(cos[~nz].mean()) if (~nz).any() else float('nan'), auroc=auroc(-cos, nz))
             rows.append(r); step += 1
+        if val is not None: rows[-1]['val_zs'] = zero_shot_accuracy(model, val, device=device)
     return pd.DataFrame(rows)
 
 # %% ../../nbs/papers/23_grad_harmonization.ipynb #72ac7427
@@ -175,7 +177,8 @@ def encode(enc:nn.Module, data, key:str, batch_size:int=256, device=None) -> tor
     enc.train(was); return out[inv]
 
 def heldout_conflict(model:TriModalCMA, data, batch_size:int=64, temperature:float=0.07, device=None) -> dict:
-    "Raw per-sample conflict of the two CMA losses of a trained model on `data` (eval mode, no update): fraction of negative cosines and mean cosine."
+    "Raw per-sample conflict of the two CMA losses of a trained model on `data` (eval mode, no update): fraction of negative cosines and mean cosine (NaN below one full batch)."
+    if len(data) < batch_size: return {'conflict': float('nan'), 'mean_cos': float('nan')}
     device = torch.device(device or 'cpu'); was = model.training; model.eval().to(device)
     cos = []
     for x, y, _ in data.loader(batch_size, drop_last=True):
@@ -184,6 +187,14 @@ def heldout_conflict(model:TriModalCMA, data, batch_size:int=64, temperature:flo
         cos.append(row_cosine(*cma_gradients(za, zo, zt, temperature)[2:]).detach().cpu())
     model.train(was); cos = torch.cat(cos)
     return {'conflict': float((cos < 0).float().mean()), 'mean_cos': float(cos.mean())}
+
+def zero_shot_accuracy(model:TriModalCMA, data, device=None) -> float:
+    "Zero-shot accuracy of the anchor on `data`: each row's nearest projected class prompt (the model's mode is restored)."
+    was = model.training; model.eval()
+    f = encode(model.anchor, data, model.anchor_key, device=device)
+    with torch.no_grad(): ce = model.class_embeddings().cpu()
+    model.train(was)
+    return accuracy(zero_shot_logits(f, ce), data.y)
 
 # %% ../../nbs/papers/23_grad_harmonization.ipynb #58013f4e
 def prompt_embeddings(classes=DIGIT_WORDS, template:str='the spoken digit {}') -> torch.Tensor:
@@ -196,18 +207,32 @@ def build_model(text_emb:torch.Tensor, dim:int=64, width:int=8, anchor:str='audi
     return TriModalCMA(ModalityEncoder(MODALITY_SHAPES[anchor], dim=dim, width=width), ModalityEncoder(MODALITY_SHAPES[other], dim=dim, width=width),
                        text_emb, dim, anchor, other)
 
-def run_method(method:str, seed:int, train, evals:dict, text_emb:torch.Tensor, noisy=None, dim:int=64, width:int=8, epochs:int=3,
-               lr:float=1e-3, batch_size:int=64, temperature:float=0.07, cl_start:float=0.5, cl_frac:float=0.5,
-               param_every:int=10, probe_C:float=1.0, device=None) -> tuple:
-    """Pretrain one model with `method` and `seed`, then evaluate its frozen anchor encoder on each split of `evals`
-    (`name -> TensorData`): linear-probe accuracy `acc_<name>`, zero-shot accuracy `zs_<name>`; and the raw conflict on
-    the first split. Returns `(metrics, per-step history)`."""
+def pretrained_state(method:str, seed:int, train, text_emb:torch.Tensor, noisy=None, val=None, dim:int=64, width:int=8, epochs:int=3,
+                     lr:float=1e-3, batch_size:int=64, temperature:float=0.07, cl_start:float=0.5, cl_frac:float=0.5,
+                     param_every:int=10, device=None) -> dict:
+    "Pretrain one model (`pretrain`) from the initialization of `seed`: its weights (`w.*`), per-step history (`h.*`) and seconds, as tensors."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     set_seed(seed)
     model = build_model(text_emb, dim, width)
     t0 = time.time()
-    hist = pretrain(model, train, method, epochs, lr, batch_size, seed, temperature, cl_start, cl_frac, param_every, noisy, device)
+    hist = pretrain(model, train, method, epochs, lr, batch_size, seed, temperature, cl_start, cl_frac, param_every, noisy, val, device)
     secs = time.time() - t0
+    return {**{f'w.{k}': v.detach().cpu() for k, v in model.state_dict().items()},
+            **{f'h.{c}': torch.tensor(hist[c].astype(float).values) for c in hist.columns}, 'seconds': torch.tensor(secs)}
+
+def run_method(method:str, seed:int, train, evals:dict, text_emb:torch.Tensor, noisy=None, val=None, dim:int=64, width:int=8, epochs:int=3,
+               lr:float=1e-3, batch_size:int=64, temperature:float=0.07, cl_start:float=0.5, cl_frac:float=0.5,
+               param_every:int=10, probe_C:float=1.0, device=None) -> tuple:
+    """Pretrain one model with `method` and `seed` (or load it: `experiment.cached_call` of `pretrained_state`), then evaluate
+    its frozen anchor encoder on each split of `evals` (`name -> TensorData`): linear-probe accuracy `acc_<name>`, zero-shot
+    accuracy `zs_<name>`; and the raw conflict on the first split. Returns `(metrics, per-step history)`."""
+    if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    st, meta = cached_call(pretrained_state, name=f'grad_harmonization {method} s{seed}', method=method, seed=seed, train=train, text_emb=text_emb,
+                           noisy=noisy, val=val, dim=dim, width=width, epochs=epochs, lr=lr, batch_size=batch_size, temperature=temperature,
+                           cl_start=cl_start, cl_frac=cl_frac, param_every=param_every, device=device)
+    model = build_model(text_emb, dim, width)
+    model.load_state_dict({k[2:]: v for k, v in st.items() if k.startswith('w.')}, strict=True)
+    hist = pd.DataFrame({k[2:]: v.numpy() for k, v in st.items() if k.startswith('h.')})
     model.eval()
     ak = model.anchor_key
     feats = {k: encode(model.anchor, d, ak, device=device) for k, d in {'train': train, **evals}.items()}
@@ -221,6 +246,6 @@ def run_method(method:str, seed:int, train, evals:dict, text_emb:torch.Tensor, n
     hc = heldout_conflict(model, evals[first], batch_size, temperature, device)
     last = hist[hist.epoch == hist.epoch.max()]
     m.update(conflict=last.conflict.mean(), mean_cos=last.mean_cos.mean(), param_cos=hist.param_cos.mean() if 'param_cos' in hist else float('nan'),
-             conflict_test=hc['conflict'], cos_test=hc['mean_cos'], kept=hist.kept.mean(), change=hist.change.mean(), train_seconds=secs)
+             conflict_test=hc['conflict'], cos_test=hc['mean_cos'], kept=hist.kept.mean(), change=hist.change.mean(), train_seconds=float(st['seconds']))
     if 'auroc' in hist: m['auroc'] = hist.auroc.mean()
     return m, hist
