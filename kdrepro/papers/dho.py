@@ -13,12 +13,14 @@ from ..core import set_seed, get_device
 from ..data import load, stratified_indices
 from ..models import SmallCNN, count_params
 from ..losses import hinton_kd
-from ..train import cached_tensors, teacher_outputs
+from ..train import teacher_outputs
+from ..experiment import cached_fit, cached_call
 from ..evaluate import accuracy
 
 # %% auto #0
 __all__ = ['METHODS', 'ALPHAS', 'BETAS', 'DualHeadStudent', 'dho_losses', 'mix_probs', 'select_mix', 'gradient_conflict',
-           'fit_semi', 'head_logits', 'semi_splits', 'cached_teacher_logits', 'student_run']
+           'fit_semi', 'head_logits', 'semi_splits', 'train_teacher', 'cached_teacher_logits', 'train_semi',
+           'student_run', 'tuning_grids']
 
 # %% ../../nbs/papers/53_dho.ipynb #5b614627
 METHODS = ['ce', 'kd', 'dho']
@@ -100,9 +102,11 @@ def _batches(n, bs, g):
     return [perm[i:i+bs] for i in range(0, n, bs)]
 
 def fit_semi(model:DualHeadStudent, method:str, labeled:dict, unlabeled:dict|None, epochs:int, batch_size:int=64, lr:float=0.05,
-             opt:str='sgd', T:float=2.0, seed:int=0, probe:dict|None=None, device=None) -> list:
+             opt:str='sgd', T:float=2.0, seed:int=0, probe:dict|None=None, device=None, wd:float=5e-4, w_ce:float=0.5,
+             val:dict|None=None) -> list:
     """Train `model` with `method` on `labeled` ({'x','y','t'}) and `unlabeled` ({'x','t'}); return per-epoch records
-    (mean loss terms and, with `probe` = {'x','y','t'}, the gradient conflict)."""
+    (mean loss terms; with `probe` = {'x','y','t'}, the gradient conflict; with `val` = {'x','y'}, the CE head's validation accuracy).
+    `wd`: SGD weight decay; `w_ce`: the CE weight of `kd`/`dho` (the KD terms get 1 - w_ce)."""
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if unlabeled is None or 'x' not in unlabeled: raise ValueError("fit_semi needs the unlabeled pool: it sets the number of steps (every method takes the same)")
@@ -113,7 +117,7 @@ def fit_semi(model:DualHeadStudent, method:str, labeled:dict, unlabeled:dict|Non
     n_l, n_u = len(labeled['y']), len(unlabeled['x'])
     steps = math.ceil(n_u/batch_size)
     if opt not in ('sgd', 'adamw'): raise ValueError(f"opt must be 'sgd' or 'adamw', got {opt!r}")
-    optim = (torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4) if opt == 'sgd'
+    optim = (torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=wd) if opt == 'sgd'
              else torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01))
     total = steps*epochs
     sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: _warmup_linear(s, total, int(0.1*total)))
@@ -127,7 +131,7 @@ def fit_semi(model:DualHeadStudent, method:str, labeled:dict, unlabeled:dict|Non
             xl, yl = labeled['x'][jb].to(device), labeled['y'][jb].to(device)
             if method == 'ce': ls = dho_losses(model, 'ce', xl, yl)
             else: ls = dho_losses(model, method, xl, yl, labeled['t'][jb].to(device), unlabeled['x'][ib].to(device),
-                                  unlabeled['t'][ib].to(device), T=T)
+                                  unlabeled['t'][ib].to(device), T=T, w_ce=w_ce)
             loss = sum(ls.values())
             if not torch.isfinite(loss): raise FloatingPointError(f"{method}: non-finite loss at epoch {ep+1}: { {k: float(v) for k, v in ls.items()} }")
             optim.zero_grad(set_to_none=True); loss.backward(); optim.step(); sched.step()
@@ -135,6 +139,7 @@ def fit_semi(model:DualHeadStudent, method:str, labeled:dict, unlabeled:dict|Non
         rec = {'epoch': ep + 1, **{k: v/len(ub) for k, v in sums.items()}}
         if probe is not None:
             rec.update(gradient_conflict(model, probe['x'].to(device), probe['y'].to(device), probe['t'].to(device), T=T))
+        if val is not None: rec['val_acc'] = accuracy(head_logits(model, val['x'], device=device)[0], val['y'])
         hist.append(rec)
     return hist
 
@@ -160,34 +165,61 @@ def semi_splits(n_labeled:int, n_unlabeled:int, n_val:int, data_seed:int=0, full
         rest = np.setdiff1d(rest, pick)
     return out
 
-def cached_teacher_logits(teacher, teacher_meta:dict, data, device=None) -> torch.Tensor:
-    "The teacher's logits on `data` (index order), cached by the teacher's key and the data's spec."
-    spec = {'teacher': teacher_meta['key'], 'data': data.spec(), 'features': []}
-    out, _ = cached_tensors(spec, lambda: teacher_outputs(teacher, data, (), device=device), name='teacher logits')
+def train_teacher(width:int, n:int, epochs:int, lr:float=0.05, batch_size:int=64, seed:int=0, device=None) -> tuple:
+    "The Fashion-MNIST SmallCNN teacher of `width` trained on `n` training images (all for n >= 60000) through `cached_fit`: `(model, meta)`."
+    data = load('fashion_mnist', 'train', n=None if n >= 60000 else n, seed=0)
+    return cached_fit(lambda: SmallCNN(width=width), data, seed, batch_size=batch_size, name=f'fashion_mnist teacher w{width}',
+                      device=device, epochs=epochs, lr=lr)
+
+def cached_teacher_logits(teacher, data, device=None) -> torch.Tensor:
+    "The teacher's logits on `data` (index order), cached by the teacher's weights and the data (`cached_call`)."
+    out, _ = cached_call(teacher_outputs, name='teacher logits', teacher=teacher, data=data, features=[], device=device)
     return out['logits']
 
-# %% ../../nbs/papers/53_dho.ipynb #34af0b1a
+
+# %% ../../nbs/papers/53_dho.ipynb #93bfeea3
+def train_semi(method:str, seed:int, labeled:dict, unlabeled:dict, width:int=8, epochs:int=6, batch_size:int=64, lr:float=0.05,
+               opt:str='sgd', T:float=2.0, wd:float=5e-4, w_ce:float=0.5, probe:dict|None=None, val:dict|None=None, device=None) -> dict:
+    "Train one `DualHeadStudent` with `fit_semi`; its weights as `state.<name>` and its per-epoch records as `hist.<column>` tensors."
+    set_seed(seed)
+    model = DualHeadStudent(width=width, dual=(method == 'dho'))
+    hist = fit_semi(model, method, labeled, unlabeled, epochs, batch_size, lr, opt, T=T, seed=seed, probe=probe, device=device,
+                    wd=wd, w_ce=w_ce, val=val)
+    out = {f'state.{k}': v.detach().cpu() for k, v in model.state_dict().items()}
+    for k in hist[0]: out[f'hist.{k}'] = torch.tensor([float(r.get(k, float('nan'))) for r in hist])
+    return out
+
 def student_run(method:str, seed:int, splits:dict, tl, tu, test_x, test_y, width:int=8, epochs:int=6, batch_size:int=64,
-                lr:float=0.05, opt:str='sgd', T:float=2.0, n_probe:int=256, device=None) -> dict:
-    "Train one student (`method` in METHODS, seed `seed`) on `splits` with teacher logits `tl`/`tu`; test accuracies, chosen α/β, history."
+                lr:float=0.05, opt:str='sgd', T:float=2.0, wd:float=5e-4, w_ce:float=0.5, n_probe:int=256, device=None) -> dict:
+    """Train one student (`method` in METHODS, seed `seed`) on `splits` with teacher logits `tl`/`tu`, or load it from the cache;
+    validation and test accuracies (`val_acc`, `acc`), DHO's chosen α/β, the per-epoch history."""
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     L, U, V = splits['labeled'], splits['unlabeled'], splits['val']
     lab = {'x': L.x, 'y': L.y, 't': tl}; unl = {'x': U.x, 't': tu}
     probe = {k: v[:n_probe] for k, v in lab.items()}
-    set_seed(seed)
+    res, meta = cached_call(train_semi, name=f'dho {method} s{seed}', method=method, seed=seed, labeled=lab, unlabeled=unl, width=width,
+                            epochs=epochs, batch_size=batch_size, lr=lr, opt=opt, T=T, wd=wd, w_ce=w_ce,
+                            probe=probe if method != 'ce' else None, val={'x': V.x, 'y': V.y}, device=device)
     model = DualHeadStudent(width=width, dual=(method == 'dho'))
-    t0 = time.time()
-    hist = fit_semi(model, method, lab, unl, epochs, batch_size, lr, opt, T=T, seed=seed,
-                    probe=probe if method != 'ce' else None, device=device)
-    secs = time.time() - t0
+    model.load_state_dict({k[6:]: v for k, v in res.items() if k.startswith('state.')})
+    hk = [k for k in res if k.startswith('hist.')]
+    hist = [{k[5:]: (int(res[k][e]) if k == 'hist.epoch' else float(res[k][e])) for k in hk} for e in range(len(res['hist.epoch']))]
     vce, vkd = head_logits(model, V.x, device=device); tce, tkd = head_logits(model, test_x, device=device)
     acc = lambda z: accuracy(z, test_y)
-    out = {'train_seconds': secs, 'params': count_params(model), 'history': hist,
+    out = {'train_seconds': meta.get('seconds'), 'cached': meta['cached'], 'params': count_params(model), 'history': hist,
            'acc_ce_head': acc(tce), 'acc_kd_head': acc(tkd)}
     if method == 'dho':
         sel = select_mix(vce, vkd, V.y)
         out.update(alpha=sel['alpha'], beta=sel['beta'], val_acc=sel['acc'], acc=acc(mix_probs(tce, tkd, sel['alpha'], sel['beta'])),
                    acc_fixed=acc(mix_probs(tce, tkd, 0.5, 1.0)))
     else:
-        out['acc'] = out['acc_ce_head']
+        out.update(acc=out['acc_ce_head'], val_acc=accuracy(vce, V.y))
     return out
+
+def tuning_grids(lr:float=0.05, smoke:bool=False) -> dict:
+    """Each method's tuning grid, 4 configurations each (2 at the smoke scale: the first key's first two values, the first
+    value of the others): CE only over the learning rate and weight decay, single-head KD and DHO over the temperature and
+    the CE weight (the KD terms get 1 - w_ce)."""
+    g = {'ce': {'lr': [lr, 2*lr], 'wd': [5e-4, 1e-4]}, 'kd': {'T': [2.0, 4.0], 'w_ce': [0.5, 0.2]}, 'dho': {'T': [2.0, 4.0], 'w_ce': [0.5, 0.2]}}
+    if smoke: g = {m: {k: v[:2] if i == 0 else v[:1] for i, (k, v) in enumerate(d.items())} for m, d in g.items()}
+    return g
