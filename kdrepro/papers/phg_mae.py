@@ -11,14 +11,15 @@ from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed, get_device
 from ..models import count_params
-from ..train import Distiller, KD, fit, to_device, cached_model
+from ..train import Distiller, KD, to_device
+from ..experiment import cached_fit
 from ..selfsup import accuracy    # top-1 accuracy of logits or probabilities
-from ..multimodal import paired_digits, MultimodalNet, random_present, data_shapes, voice_split
+from ..multimodal import paired_digits, MultimodalNet, random_present, data_shapes
 
 # %% auto #0
-__all__ = ['MODALITIES', 'STUDENT_MODALITIES', 'LR_GRID', 'T_GRID', 'PHGMAE', 'masked_reconstruction', 'PHGMAETrainer',
-           'sample_masks', 'ensemble_members', 'ensemble_probs', 'student_accuracy', 'train_phg', 'train_student',
-           'phg_seed', 'select_hparams']
+__all__ = ['MODALITIES', 'STUDENT_MODALITIES', 'PHGMAE', 'masked_reconstruction', 'PHGMAETrainer', 'sample_masks',
+           'ensemble_members', 'ensemble_probs', 'student_accuracy', 'train_phg', 'ensemble_train_probs',
+           'train_student', 'phg_seed']
 
 # %% ../../nbs/papers/41_phg_mae.ipynb #7ac27881
 MODALITIES = ('image', 'audio', 'lowres')      # what the masked autoencoder sees
@@ -104,79 +105,59 @@ def student_accuracy(net:nn.Module, data, device=None) -> float:
     return accuracy(ensemble_members(net, data, torch.ones(1, len(data), len(net.modalities), dtype=torch.bool), device=device)[0], data.y)
 
 def train_phg(seed:int, train, width:int=8, dim:int=64, epochs:int=5, lr:float=1e-3, opt:str='adam', batch_size:int=64,
-              p_mask:float=0.5, rec_weight:float=1.0, device=None):
-    "The PHG-MAE of `seed` trained on `train` (from the cache when it exists): `(model, meta)`."
-    spec = {'recipe': 'phg_mae.train_phg/1', 'data': train.spec(), 'modalities': list(MODALITIES), 'width': width, 'dim': dim,
-            'seed': seed, 'train': dict(epochs=epochs, lr=lr, opt=opt, batch_size=batch_size, wd=5e-4, schedule='cosine'),
-            'p_mask': p_mask, 'rec_weight': rec_weight}
-    def build(): set_seed(seed); return PHGMAE(MODALITIES, dim=dim, width=width, shapes=data_shapes(train))
-    def train_fn(m):
-        h = fit(PHGMAETrainer(m, p_mask, rec_weight, seed), train.loader(batch_size, shuffle=True, seed=seed), epochs=epochs,
-                lr=lr, opt=opt, device=device, progress=False)
-        return {'final_ce': float(h.ce.iloc[-1]), 'final_rec': float(h.rec.iloc[-1])}
-    return cached_model(spec, build, train_fn, name=f'phg_mae seed {seed}')
+              p_mask:float=0.5, rec_weight:float=1.0, val=None, device=None):
+    "The PHG-MAE of `seed` trained on `train` (from the cache when it exists): `(model, meta)`; `meta['history']` has `val_acc` with `val`."
+    build = lambda: PHGMAETrainer(PHGMAE(MODALITIES, dim=dim, width=width, shapes=data_shapes(train)), p_mask, rec_weight, seed)
+    tr, meta = cached_fit(build, train, seed, batch_size=batch_size, val=val, name=f'phg_mae seed {seed}', device=device,
+                          epochs=epochs, lr=lr, opt=opt)
+    return tr.student, meta
+
+def ensemble_train_probs(phg:PHGMAE, train, k:int=16, p_mask:float=0.5, seed:int=0, device=None) -> torch.Tensor:
+    "The `k`-mask ensemble's probabilities on the rows of `train` (masks seeded by `seed`): the students' KD targets."
+    return ensemble_probs(ensemble_members(phg, train, sample_masks(k, len(train), len(MODALITIES), p_mask, seed=20_000 + seed), device=device))
 
 def train_student(seed:int, train, ens_probs:torch.Tensor|None=None, width:int=4, dim:int=32, epochs:int=5, lr:float=1e-3,
-                  opt:str='adam', batch_size:int=64, T:float=4.0, ce_weight:float=0.1, device=None):
-    "The image+audio student of `seed`: Hinton KD on the ensemble's probabilities `ens_probs` (rows of `train`), or CE alone when None."
-    set_seed(seed)
-    s = MultimodalNet(list(STUDENT_MODALITIES), dim=dim, width=width, shapes=data_shapes(train))
-    if ens_probs is not None:
-        if len(ens_probs) != len(train): raise ValueError(f"ens_probs has {len(ens_probs)} rows, the training set {len(train)}")
-        d = KD(s, None, {'logits': ens_probs.clamp_min(1e-8).log()}, T=T, ce_weight=ce_weight, kd_weight=1 - ce_weight)
-    else: d = s
-    fit(d, train.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, opt=opt, device=device, progress=False)
-    return s
+                  opt:str='adam', wd:float=5e-4, batch_size:int=64, T:float=4.0, ce_weight:float=0.1, val=None, device=None):
+    "The image+audio student of `seed` (cached): Hinton KD on the ensemble's probabilities `ens_probs` (rows of `train`), or CE alone when None. `(net, meta)`."
+    if ens_probs is not None and len(ens_probs) != len(train): raise ValueError(f"ens_probs has {len(ens_probs)} rows, the training set {len(train)}")
+    def build():
+        s = MultimodalNet(list(STUDENT_MODALITIES), dim=dim, width=width, shapes=data_shapes(train))
+        if ens_probs is None: return s
+        return KD(s, None, {'logits': ens_probs.clamp_min(1e-8).log()}, T=T, ce_weight=ce_weight, kd_weight=1 - ce_weight)
+    d, meta = cached_fit(build, train, seed, batch_size=batch_size, val=val, name=f"phg_mae student {'kd' if ens_probs is not None else 'scratch'} s{seed}",
+                         device=device, epochs=epochs, lr=lr, opt=opt, wd=wd)
+    return (d.student if isinstance(d, Distiller) else d), meta
 
 def phg_seed(seed:int, train, tests:dict, k:int=16, p_mask:float=0.5, teacher_kw:dict|None=None, student_kw:dict|None=None,
-             curve=(1, 2, 4, 8, 16, 32), device=None, scratch_kw:dict|None=None) -> dict:
-    "One seed: PHG-MAE, its single passes and K-mask ensemble on each test set in `tests` ({suffix: data}), KD and scratch students (`scratch_kw` overrides `student_kw` for the scratch one)."
+             curve=(1, 2, 4, 8, 16, 32), device=None, scratch_kw:dict|None=None, val=None) -> dict:
+    """One seed: PHG-MAE, its single passes and K-mask ensemble on each test set in `tests` ({suffix: data}), KD and scratch
+    students (`scratch_kw` overrides `student_kw` for the scratch one; KD-only keys T, ce_weight are dropped for it). `val` goes
+    to every training call (per-epoch curves). Tensors and curves go under `out['extra']`: the ensemble's probabilities
+    (`ens_train`, `ens<sfx>`) and the histories (`phg_history`, `scratch_history`)."""
     teacher_kw, student_kw = dict(teacher_kw or {}), dict(student_kw or {})
     t0 = time.time()
-    phg, meta = train_phg(seed, train, p_mask=p_mask, device=device, **teacher_kw)
+    phg, meta = train_phg(seed, train, p_mask=p_mask, val=val, device=device, **teacher_kw)
     M = len(MODALITIES); out = {'teacher_cached': meta['cached'], 'phg_params': count_params(phg.net)}
+    extra = out['extra'] = {'phg_history': meta['history']}
     kmax = max(k, *curve)
     for sfx, data in tests.items():
         masks = sample_masks(kmax, len(data), M, p_mask, seed=10_000 + seed)
         mem = ensemble_members(phg, data, torch.cat([torch.ones(1, len(data), M, dtype=torch.bool), masks]), device=device)
         out[f'phg_all{sfx}'] = accuracy(mem[0], data.y)
         out[f'phg_single{sfx}'] = accuracy(mem[1], data.y)
-        out[f'phg_ensemble{sfx}'] = accuracy(ensemble_probs(mem[1:k+1]), data.y)
+        extra[f'ens{sfx}'] = ensemble_probs(mem[1:k+1])
+        out[f'phg_ensemble{sfx}'] = accuracy(extra[f'ens{sfx}'], data.y)
         for kk in curve: out[f'curve_k{kk}{sfx}'] = accuracy(ensemble_probs(mem[1:kk+1]), data.y)
     # the ensemble's probabilities on the training set: the student's targets
-    ens_train = ensemble_probs(ensemble_members(phg, train, sample_masks(k, len(train), M, p_mask, seed=20_000 + seed), device=device))
+    ens_train = extra['ens_train'] = ensemble_train_probs(phg, train, k, p_mask, seed, device)
     out['ens_train_acc'] = accuracy(ens_train, train.y)
     t1 = time.time()
-    kd = train_student(seed, train, ens_train, device=device, **student_kw)
-    scratch = train_student(seed, train, None, device=device, **{**student_kw, **(scratch_kw or {})})
+    kd, _ = train_student(seed, train, ens_train, val=val, device=device, **student_kw)
+    sc_kw = {kk: v for kk, v in {**student_kw, **(scratch_kw or {})}.items() if kk not in ('T', 'ce_weight')}
+    scratch, sm = train_student(seed, train, None, val=val, device=device, **sc_kw)
+    extra['scratch_history'] = sm['history']
     out['student_params'] = count_params(kd)
     for sfx, data in tests.items():
         for name, net in (('student_kd', kd), ('student_scratch', scratch)): out[f'{name}{sfx}'] = student_accuracy(net, data, device)
     out['teacher_seconds'], out['student_seconds'] = t1 - t0, time.time() - t1
     return out
-
-# %% ../../nbs/papers/41_phg_mae.ipynb #bfec3559
-LR_GRID = (1e-3, 3e-3)       # Adam learning rates searched on validation
-T_GRID = (1.0, 4.0)          # KD temperatures searched on validation (4: Hinton's usual value)
-
-def select_hparams(train, val, lrs=LR_GRID, temps=T_GRID, k:int=16, p_mask:float=0.5, teacher_kw:dict|None=None,
-                   student_kw:dict|None=None, seed:int=0, device=None) -> dict:
-    "Validation choice at `seed`: PHG-MAE lr by mean val acc of its all-modality pass and K-mask ensemble; KD student (lr, T) and scratch student lr by their own val acc."
-    if len(set(train.meta['speakers']) & set(val.meta['speakers'])): raise ValueError("train and val share voices")
-    teacher_kw, student_kw = dict(teacher_kw or {}), dict(student_kw or {})
-    M = len(MODALITIES)
-    vmasks = torch.cat([torch.ones(1, len(val), M, dtype=torch.bool), sample_masks(k, len(val), M, p_mask, seed=30_000 + seed)])
-    t_acc, teachers = {}, {}
-    for lr in lrs:
-        teachers[lr], _ = train_phg(seed, train, p_mask=p_mask, device=device, **{**teacher_kw, 'lr': lr})
-        mem = ensemble_members(teachers[lr], val, vmasks, device=device)
-        t_acc[lr] = {'all': accuracy(mem[0], val.y), 'ensemble': accuracy(ensemble_probs(mem[1:]), val.y)}
-    lr_t = max(lrs, key=lambda l: (np.mean(list(t_acc[l].values())), -l))      # ties: the smaller lr
-    ens = ensemble_probs(ensemble_members(teachers[lr_t], train, sample_masks(k, len(train), M, p_mask, seed=20_000 + seed), device=device))
-    kd_acc = {(lr, T): student_accuracy(train_student(seed, train, ens, device=device, **{**student_kw, 'lr': lr, 'T': T}), val, device)
-              for lr in lrs for T in temps}
-    sc_acc = {lr: student_accuracy(train_student(seed, train, None, device=device, **{**student_kw, 'lr': lr}), val, device) for lr in lrs}
-    lr_kd, T = max(kd_acc, key=lambda c: (kd_acc[c], c[1], -c[0]))             # ties: the larger T, then the smaller lr
-    lr_sc = max(lrs, key=lambda l: (sc_acc[l], -l))
-    return {'teacher_lr': lr_t, 'kd_lr': lr_kd, 'kd_T': T, 'scratch_lr': lr_sc, 'val_teacher': t_acc, 'val_kd': kd_acc, 'val_scratch': sc_acc,
-            'n_train': len(train), 'n_val': len(val), 'val_voices': sorted(set(val.meta['speakers']))}
