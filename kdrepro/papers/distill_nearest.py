@@ -11,13 +11,14 @@ from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed, get_device
 from ..data import load, TensorData, stratified_indices, stratified_split
-from ..models import SmallCNN, model_spec, count_params
-from ..train import Distiller, fit, evaluate, predict, cached_model, cached_tensors
+from ..models import SmallCNN, count_params
+from ..train import Distiller, evaluate
+from ..experiment import cached_fit, cached_call
 
 # %% auto #0
 __all__ = ['TRANSFORMS', 'DOMAINS', 'METHODS', 'gaussian_blur', 'transform_images', 'domain_data', 'train_source', 'embed',
            'cached_features', 'knn_loo_score', 'linear_probe', 'similarity_weights', 'spearman', 'target_task',
-           'few_labels', 'MultiSourceDistiller', 'source_views', 'target_run']
+           'few_labels', 'MultiSourceDistiller', 'source_views', 'target_run', 'tuning_grids']
 
 # %% ../../nbs/papers/44_distill_nearest.ipynb #534b2ace
 def gaussian_blur(x:torch.Tensor, sigma:float) -> torch.Tensor:
@@ -75,17 +76,11 @@ def domain_data(name:str, n:int, seed:int=0) -> TensorData:
     return out
 
 # %% ../../nbs/papers/44_distill_nearest.ipynb #686b5cac
-def train_source(name:str, width:int, n:int, epochs:int, lr:float=0.05, batch_size:int=64, seed:int=0, device=None, progress:bool=False):
-    "The SmallCNN source of domain `name`, trained on `n` images of it: from the cache when it exists. Returns (model, meta)."
+def train_source(name:str, width:int, n:int, epochs:int, lr:float=0.05, batch_size:int=64, seed:int=0, device=None) -> tuple:
+    "The SmallCNN source of domain `name`, trained on `n` images of it through `cached_fit` (from the cache when it exists): `(model, meta)`."
     data = domain_data(name, n, seed=0)
-    spec = {'arch': model_spec('cnn', width=width, n_classes=len(data.classes)), 'data': data.spec(), 'domain': data.kw, 'seed': seed,
-            'train': dict(epochs=epochs, lr=lr, batch_size=batch_size, opt='sgd', momentum=0.9, wd=5e-4, schedule='cosine'),
-            'recipe': 'distill_nearest.train_source/1'}
-    def build(): set_seed(seed); return SmallCNN(n_classes=len(data.classes), width=width)
-    def train(m):
-        h = fit(m, data.loader(batch_size, shuffle=True, seed=seed), epochs=epochs, lr=lr, device=device, progress=progress, desc=f'source {name}')
-        return {'final_ce': float(h.ce.iloc[-1])}
-    return cached_model(spec, build, train, name=f'distill_nearest source {name} w{width}')
+    return cached_fit(lambda: SmallCNN(n_classes=len(data.classes), width=width), data, seed, batch_size=batch_size,
+                      name=f'distill_nearest source {name} w{width}', device=device, epochs=epochs, lr=lr)
 
 @torch.no_grad()
 def embed(model:nn.Module, x:torch.Tensor, batch_size:int=1000, device=None) -> torch.Tensor:
@@ -96,11 +91,11 @@ def embed(model:nn.Module, x:torch.Tensor, batch_size:int=1000, device=None) -> 
     model.train(was)
     return out
 
-def cached_features(model, meta:dict, data:TensorData, device=None) -> torch.Tensor:
-    "Features of `model` (cache key `meta['key']`) over `data`, cached by content hash."
-    t, _ = cached_tensors({'model': meta['key'], 'data': data.spec(), 'what': 'features'},
-                          lambda: {'f': embed(model, data.x, device=device)}, name='distill_nearest features')
-    return t['f']
+def _features(model:nn.Module, x:torch.Tensor, device=None) -> dict: return {'f': embed(model, x, device=device)}
+
+def cached_features(model:nn.Module, data:TensorData, device=None) -> torch.Tensor:
+    "Features of `model` over `data`, cached by the model's weights and the images (`cached_call`)."
+    return cached_call(_features, name='distill_nearest features', model=model, x=data.x, device=device)[0]['f']
 
 # %% ../../nbs/papers/44_distill_nearest.ipynb #5e61a96e
 def knn_loo_score(feats:torch.Tensor, y:torch.Tensor, tau:float=0.1, hard:bool=False, center:bool=True) -> float:
@@ -195,44 +190,65 @@ class MultiSourceDistiller(Distiller):
         return {'ce': ce, 'pseudo': self.pl_weight*pl, 'feat': self.feat_weight*feat}
 
 # %% ../../nbs/papers/44_distill_nearest.ipynb #b8727c15
-def source_views(sources:dict, pool:TensorData, lab_idx:torch.Tensor, tau:float=0.1, probe_wd:float=1e-3, device=None) -> dict:
-    "Per source: pool features `f`, pseudo-label probabilities `p` from a probe fit on the labeled images, similarity `sim`."
+def source_views(sources:dict, pool:TensorData, lab_idx:torch.Tensor, tau:float=0.1, probe_wd:float=1e-3, val:TensorData|None=None,
+                 device=None) -> dict:
+    """Per source: pool features `f`, pseudo-label probabilities `p` from a probe fit on the labeled images, similarity `sim`,
+    the probe's logits on the labeled images (`lab_logits`) and, with `val`, on the validation images (`val_logits`)."""
     out = {}
     for name, (model, meta) in sources.items():
-        f = cached_features(model, meta, pool, device)
+        f = cached_features(model, pool, device)
         y_l = pool.y[lab_idx]
         probe = linear_probe(f[lab_idx], y_l, len(pool.classes), wd=probe_wd)
-        with torch.no_grad(): p = torch.softmax(probe(f), 1)
-        out[name] = {'f': f, 'p': p, 'sim': knn_loo_score(f[lab_idx], y_l, tau=tau)}
+        with torch.no_grad(): z = probe(f)
+        out[name] = {'f': f, 'p': torch.softmax(z, 1), 'sim': knn_loo_score(f[lab_idx], y_l, tau=tau), 'lab_logits': z[lab_idx]}
+        if val is not None:
+            with torch.no_grad(): out[name]['val_logits'] = probe(cached_features(model, val, device))
     return out
 
 METHODS = ['scratch', 'finetune_nearest', 'nearest', 'weighted', 'source']
 
 def target_run(method:str, seed:int, pool:TensorData, test:TensorData, lab_idx, views:dict|None=None, alphas:dict|None=None,
                source_model:nn.Module|None=None, width:int=4, steps:int=300, lr:float=0.05, batch_size:int=64,
-               ft_lr:float=0.01, feat_weight:float=1.0, pl_weight:float=1.0, device=None) -> dict:
-    """Train one target model and return its test accuracy. `scratch`: the student on the labeled images only; `finetune_nearest`:
-    `source_model` with a new head, fine-tuned on the labeled images; `nearest`/`weighted`/`source`: the student distilled with
-    weights `alphas` (name -> α) over the sources in `views`. Every method takes `steps` optimizer steps."""
+               ft_lr:float=0.01, wd:float=5e-4, feat_weight:float=1.0, pl_weight:float=1.0, val:TensorData|None=None,
+               val_curve:bool=False, device=None) -> dict:
+    """Train one target model through `cached_fit` (or load it) and return its test accuracy (and validation accuracy with `val`).
+    `scratch`: the student on the labeled images only; `finetune_nearest`: `source_model` with a new head, fine-tuned on the
+    labeled images; `nearest`/`weighted`/`source`: the student distilled with weights `alphas` (name -> α) over the sources in
+    `views`. Every method takes about `steps` optimizer steps (`meta['steps']`). `val_curve`: validation accuracy after every
+    step (the budget check of scratch)."""
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    device = torch.device(device) if device is not None else get_device()
     lab = pool.subset(lab_idx)
-    t0 = time.time()
+    kw = dict(name=f'distill_nearest {method} s{seed}', device=device, wd=wd)
     if method in ('scratch', 'finetune_nearest'):
-        if method == 'scratch': set_seed(seed); model = SmallCNN(width=width)
+        if method == 'scratch': build = lambda: SmallCNN(width=width)
         else:
             if source_model is None: raise ValueError("finetune_nearest needs source_model")
-            model = copy.deepcopy(source_model); set_seed(seed); model.fc = nn.Linear(model.embed_dim, len(pool.classes))
-            for p in model.parameters(): p.requires_grad_(True)
+            def build():
+                m = copy.deepcopy(source_model); m.fc = nn.Linear(m.embed_dim, len(pool.classes))
+                for p in m.parameters(): p.requires_grad_(True)
+                return m
         # all labeled images in one batch: one epoch = one step
-        fit(model, lab.loader(len(lab), shuffle=True, seed=seed), epochs=steps, lr=lr if method == 'scratch' else ft_lr, device=device, progress=False)
+        model, meta = cached_fit(build, lab, seed, batch_size=len(lab), val=val if val_curve else None, epochs=steps,
+                                 lr=lr if method == 'scratch' else ft_lr, **kw)
+        n_steps = steps
     else:
         if not views or not alphas: raise ValueError(f"{method} needs views and alphas")
         names = list(alphas)
-        set_seed(seed); model = SmallCNN(width=width)
-        d = MultiSourceDistiller(model, lab.x, lab.y, [views[n]['f'] for n in names], [views[n]['p'] for n in names], [alphas[n] for n in names],
-                                 feat_weight=feat_weight, pl_weight=pl_weight)
+        build = lambda: MultiSourceDistiller(SmallCNN(width=width), lab.x, lab.y, [views[n]['f'] for n in names], [views[n]['p'] for n in names],
+                                             [alphas[n] for n in names], feat_weight=feat_weight, pl_weight=pl_weight)
         epochs = max(1, round(steps*batch_size/len(pool)))
-        fit(d, pool.loader(batch_size, shuffle=True, seed=seed, drop_last=True), epochs=epochs, lr=lr, device=device, progress=False)
-    secs = time.time() - t0
-    return {'acc': evaluate(model, test.loader(1000), device)['acc'], 'train_seconds': secs, 'params': count_params(model)}
+        d, meta = cached_fit(build, pool, seed, batch_size=batch_size, epochs=epochs, lr=lr, **kw)
+        model, n_steps = d.student, epochs*math.ceil(len(pool)/batch_size)
+    out = {'acc': evaluate(model, test.loader(1000), device)['acc'], 'train_seconds': meta.get('train_seconds'), 'params': count_params(model),
+           'cached': meta['cached'], 'history': meta['history'], 'steps': n_steps}
+    if val is not None: out['val_acc'] = evaluate(model, val.loader(1000), device)['acc']
+    return out
+
+def tuning_grids(lr:float=0.05, smoke:bool=False) -> dict:
+    """Each compared method's grid, 4 configurations each (2 at the smoke scale: the first key's first two values, the first
+    value of the others): scratch and fine-tuning over their learning rate and weight decay, DistillNearest over its two loss
+    weights, DistillWeighted over its weighting temperature and feature weight."""
+    g = {'scratch': {'lr': [lr, 2*lr], 'wd': [5e-4, 1e-4]}, 'finetune_nearest': {'ft_lr': [0.01, 0.05], 'wd': [5e-4, 1e-4]},
+         'nearest': {'feat_weight': [0.1, 1.0], 'pl_weight': [0.5, 1.0]}, 'weighted': {'weight_tau': [0.05, 0.2], 'feat_weight': [0.1, 1.0]}}
+    if smoke: g = {m: {k: v[:2] if i == 0 else v[:1] for i, (k, v) in enumerate(d.items())} for m, d in g.items()}
+    return g
