@@ -76,11 +76,11 @@ def train_student(method:str, seed:int, train_data, teacher=None, teacher_cache=
         meta = {'diverged': str(e), 'cached': False, 'train_seconds': None, 'history': pd.DataFrame()}
     return d, meta
 
-def tuning_grids(lr:float=0.05, smoke:bool=False) -> dict:
-    """Each method's tuning grid, 4 configurations each (2 at the smoke scale: the first key's first two values, the first
-    value of the others): KD and DIST over the temperature and their loss weight, the feature methods over the multiplier
+def tuning_grids(lr:float=0.05, small:bool=False) -> dict:
+    """Each method's tuning grid, 4 configurations each at the gpu scale; 2 at the cpu and smoke scales (`small`: the first
+    key's first two values, the first value of the others: the shared CPU cannot afford more): KD and DIST over the temperature and their loss weight, the feature methods over the multiplier
     of CRD's β, the student alone over the learning rate and weight decay."""
-    g = {'ce': {'lr': [lr, 2*lr], 'wd': [5e-4, 1e-4]}, 'kd': {'T': [1.0, 4.0], 'kd_weight': [0.5, 0.9]},
-         'dist': {'T': [1.0, 4.0], 'w': [1.0, 2.0]}, **{m: {'mult': [1.0, 0.1, 0.01, 0.001]} for m in CRD_WEIGHTS}}
-    if smoke: g = {m: {k: v[:2] if i == 0 else v[:1] for i, (k, v) in enumerate(d.items())} for m, d in g.items()}
+    g = {'ce': {'lr': [lr, 2*lr], 'wd': [5e-4, 1e-4]}, 'kd': {'T': [1.0, 4.0], 'kd_weight': [0.9, 0.5]},
+         'dist': {'T': [1.0, 4.0], 'w': [2.0, 1.0]}, **{m: {'mult': [0.1, 0.01, 1.0, 0.001]} for m in CRD_WEIGHTS}}
+    if small: g = {m: {k: v[:2] if i == 0 else v[:1] for i, (k, v) in enumerate(d.items())} for m, d in g.items()}
     return {m: g[m] for m in METHODS}
