@@ -177,7 +177,7 @@ def cached_teacher_logits(teacher, data, device=None) -> torch.Tensor:
     return out['logits']
 
 
-# %% ../../nbs/papers/53_dho.ipynb #93bfeea3
+# %% ../../nbs/papers/53_dho.ipynb #9cd37345
 def train_semi(method:str, seed:int, labeled:dict, unlabeled:dict, width:int=8, epochs:int=6, batch_size:int=64, lr:float=0.05,
                opt:str='sgd', T:float=2.0, wd:float=5e-4, w_ce:float=0.5, probe:dict|None=None, val:dict|None=None, device=None) -> dict:
     "Train one `DualHeadStudent` with `fit_semi`; its weights as `state.<name>` and its per-epoch records as `hist.<column>` tensors."
@@ -216,10 +216,10 @@ def student_run(method:str, seed:int, splits:dict, tl, tu, test_x, test_y, width
         out.update(acc=out['acc_ce_head'], val_acc=accuracy(vce, V.y))
     return out
 
-def tuning_grids(lr:float=0.05, smoke:bool=False) -> dict:
-    """Each method's tuning grid, 4 configurations each (2 at the smoke scale: the first key's first two values, the first
-    value of the others): CE only over the learning rate and weight decay, single-head KD and DHO over the temperature and
+def tuning_grids(lr:float=0.05, small:bool=False) -> dict:
+    """Each method's tuning grid, 4 configurations each at the gpu scale; 2 at the cpu and smoke scales (`small`: the first
+    key's first two values, the first value of the others: the shared CPU cannot afford more): CE only over the learning rate and weight decay, single-head KD and DHO over the temperature and
     the CE weight (the KD terms get 1 - w_ce)."""
     g = {'ce': {'lr': [lr, 2*lr], 'wd': [5e-4, 1e-4]}, 'kd': {'T': [2.0, 4.0], 'w_ce': [0.5, 0.2]}, 'dho': {'T': [2.0, 4.0], 'w_ce': [0.5, 0.2]}}
-    if smoke: g = {m: {k: v[:2] if i == 0 else v[:1] for i, (k, v) in enumerate(d.items())} for m, d in g.items()}
+    if small: g = {m: {k: v[:2] if i == 0 else v[:1] for i, (k, v) in enumerate(d.items())} for m, d in g.items()}
     return g
