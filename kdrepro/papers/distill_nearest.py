@@ -244,11 +244,11 @@ def target_run(method:str, seed:int, pool:TensorData, test:TensorData, lab_idx, 
     if val is not None: out['val_acc'] = evaluate(model, val.loader(1000), device)['acc']
     return out
 
-def tuning_grids(lr:float=0.05, smoke:bool=False) -> dict:
-    """Each compared method's grid, 4 configurations each (2 at the smoke scale: the first key's first two values, the first
-    value of the others): scratch and fine-tuning over their learning rate and weight decay, DistillNearest over its two loss
+def tuning_grids(lr:float=0.05, small:bool=False) -> dict:
+    """Each compared method's grid, 4 configurations each at the gpu scale; 2 at the cpu and smoke scales (`small`: the first
+    key's first two values, the first value of the others: the shared CPU cannot afford more): scratch and fine-tuning over their learning rate and weight decay, DistillNearest over its two loss
     weights, DistillWeighted over its weighting temperature and feature weight."""
     g = {'scratch': {'lr': [lr, 2*lr], 'wd': [5e-4, 1e-4]}, 'finetune_nearest': {'ft_lr': [0.01, 0.05], 'wd': [5e-4, 1e-4]},
-         'nearest': {'feat_weight': [0.1, 1.0], 'pl_weight': [0.5, 1.0]}, 'weighted': {'weight_tau': [0.05, 0.2], 'feat_weight': [0.1, 1.0]}}
-    if smoke: g = {m: {k: v[:2] if i == 0 else v[:1] for i, (k, v) in enumerate(d.items())} for m, d in g.items()}
+         'nearest': {'feat_weight': [0.1, 1.0], 'pl_weight': [1.0, 0.5]}, 'weighted': {'weight_tau': [0.05, 0.2], 'feat_weight': [1.0, 0.1]}}
+    if small: g = {m: {k: v[:2] if i == 0 else v[:1] for i, (k, v) in enumerate(d.items())} for m, d in g.items()}
     return g
