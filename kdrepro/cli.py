@@ -10,7 +10,8 @@ from .core import ParamError, reports_dir, describe_param
 from . import catalog
 
 # %% auto #0
-__all__ = ['COMMANDS', 'build_parser', 'cmd_list', 'cmd_params', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_show', 'main']
+__all__ = ['COMMANDS', 'build_parser', 'cmd_list', 'cmd_params', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_show',
+           'interrupted_text', 'main']
 
 # %% ../nbs/08_cli.ipynb #eb27448c
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument('--jobs', type=int, default=1, help='notebooks run in parallel (default 1)')
         s.add_argument('--no-report', action='store_true', help='do not rebuild the comparison report afterwards')
         s.add_argument('--skip-unchanged', action='store_true', help="skip a paper whose current report came from the same notebook, library and parameters")
+        s.add_argument('--promote', action='store_true', help="make an ok run the current report even when its scale is below the report's (a sweep: promote its points)")
     s = sub.add_parser('run', help='execute paper notebooks (papermill) into run folders; promote successful runs')
     s.add_argument('slugs', nargs='*', metavar='SLUG'); s.add_argument('--all', action='store_true', help='every paper notebook present')
     run_opts(s)
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('slug'); s.add_argument('-g', '--grid', nargs=2, action='append', default=[], metavar=('NAME', 'VALUES'),
                                            help="values separated by ',' (by ';' for list parameters); repeatable")
     run_opts(s)
+    s.add_argument('--yes', action='store_true', help='run a sweep of more than 50 points')
     s = sub.add_parser('report', help='rebuild reports/index.md and reports/index.html from the results store')
     s.add_argument('--rebuild', action='store_true', help='first re-import every results.json under reports/ into the store')
     s = sub.add_parser('show', help="a paper's current report: table and claim verdicts")
@@ -46,9 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/08_cli.ipynb #c81cc8e7
 def _store(create=False):
-    from kdrepro.results import ResultsStore, default_store_path
-    p = default_store_path()
-    return ResultsStore(p) if (create or p.exists()) else None
+    "The results store, rebuilt from the results.json files first when it is missing, corrupt or behind (None: no store, nothing to import)."
+    from kdrepro.storage import open_store
+    return open_store(create=create)
+
+def _current_run(slug) -> str|None:
+    "The run id of the paper's current report, or None."
+    from kdrepro.storage import current_report
+    cur = current_report(slug)
+    try: return json.loads((cur/'MANIFEST.json').read_text())['run_id'] if cur else None
+    except (OSError, ValueError, KeyError): return None
 
 def _table(rows, head) -> str:
     w = [max(len(str(r[i])) for r in [head] + rows) for i in range(len(head))]
@@ -67,12 +77,14 @@ def cmd_list(args) -> int:
         if runs is not None and not runs.empty and (r := runs[runs.paper == e['slug']]).shape[0]:
             l = r.iloc[0]; last = f"{l.status} ({l.scale}, {str(l.started)[:10]})"
             ok = r[r.status == 'ok']
-            if not ok.empty:
-                c = st.claims(run_id=ok.iloc[0].run_id)
+            cur = _current_run(e['slug'])
+            good = ok[ok.run_id == cur] if cur in set(ok.run_id) else ok
+            if not good.empty:
+                c = st.claims(run_id=good.iloc[0].run_id)
                 claims = ', '.join(f"{x.claim}: {x.verdict}" for x in c.itertuples()) or 'none'
                 if l.status != 'ok': last += f"; last ok {str(ok.iloc[0].started)[:10]}"
         rows.append([e['number'], e['slug'], e['tier'], 'present' if e['slug'] in nbs else 'missing', last, claims, e['short'][:60]])
-    print(_table(rows, ['#', 'slug', 'tier', 'notebook', 'last run', 'claims (last ok run)', 'paper']))
+    print(_table(rows, ['#', 'slug', 'tier', 'notebook', 'last run', 'claims (current report)', 'paper']))
     print(f"\n{sum(r[3] == 'present' for r in rows)} of {len(rows)} notebooks present; store: {st.path if st else 'none yet'}")
     return 0
 
@@ -96,7 +108,9 @@ def _finish(results, args, store) -> int:
     ok = sum(r.ok for r in results)
     bad = [r for r in results if not r.ok]
     print(f"\n{ok} ok, {len(bad)} failed" + (': ' + ', '.join(r.slug for r in bad) if bad else ''))
-    for r in bad: print(f"--- {r.slug} {r.run_id}: {r.status}\n{(r.error or '').strip()}\n(log: {r.run_dir}/run.log)", file=sys.stderr)
+    for r in bad:
+        log = Path(r.run_dir)/'run.log' if r.run_dir else None
+        print(f"--- {r.slug} {r.run_id or '(no run id)'}: {r.status}\n{(r.error or '').strip()}" + (f"\n(log: {log})" if log and log.exists() else ''), file=sys.stderr)
     rc = 1 if bad else 0
     if not args.no_report:
         try:
@@ -133,31 +147,40 @@ def cmd_run(args) -> int:
         nb, p = items[0]
         plan_looks(nb, p, args.max_seeds)                           # a bad budget fails here, before any compute
         store = _store(create=True)
-        res = run_until_decided(nb, p, args.max_seeds, echo=print, store=store.path, reports=reports_dir())
+        res = run_until_decided(nb, p, args.max_seeds, echo=print, store=store.path, reports=reports_dir(), force_promote=args.promote)
         return _finish(res, args, store)
     store = _store(create=True)
-    res = run_papers(items, jobs=args.jobs, progress=args.all or len(items) > 1, echo=print, store=store.path, reports=reports_dir())
+    res = run_papers(items, jobs=args.jobs, progress=args.all or len(items) > 1, echo=print, store=store.path, reports=reports_dir(),
+                     force_promote=args.promote)
     return _finish(res, args, store)
 
 def cmd_sweep(args) -> int:
-    from kdrepro.runner import find_notebook, read_notebook, expand_grid, run_papers
+    from kdrepro.runner import find_notebook, read_notebook, expand_grid, run_papers, RunsInterrupted, SWEEP_ASK
     from kdrepro.compare import sweep_report
     _check_jobs(args)
     nb = read_notebook(find_notebook(args.slug))
-    points = expand_grid(nb, args.grid, args.param, scale=args.scale, seeds=args.seeds)
+    points = expand_grid(nb, args.grid, args.param, scale=args.scale, seeds=args.seeds, max_points=None if args.yes else SWEEP_ASK)
     store = _store(create=True)
-    print(f"sweep of {nb.slug}: {len(points)} runs over {', '.join(n for n, _ in args.grid)}")
-    res = run_papers([(nb, p) for p in points], jobs=args.jobs, progress=True, echo=print, store=store.path, reports=reports_dir())
-    out = sweep_report(nb.slug, res, [n for n, _ in args.grid], store, reports_dir())
+    print(f"sweep of {nb.slug}: {len(points)} runs over {', '.join(n for n, _ in args.grid)}"
+          + ('' if args.promote else "; the points stay in runs/ (--promote makes them current reports)"))
+    names = [n for n, _ in args.grid]
+    try: res = run_papers([(nb, p) for p in points], jobs=args.jobs, progress=True, echo=print, store=store.path, reports=reports_dir(),
+                          promote_ok=args.promote, force_promote=args.promote)
+    except RunsInterrupted as e:                                  # the finished points still get their sweep table
+        done = [r for r in e.results if r is not None]
+        if done: print(f"sweep figure and table of the {len(done)} finished points: {sweep_report(nb.slug, done, names, store, reports_dir())}")
+        raise
+    out = sweep_report(nb.slug, res, names, store, reports_dir())
     print(f"sweep figure and table: {out}")
     return _finish(res, args, store)
 
 # %% ../nbs/08_cli.ipynb #2ebb47d7
 def cmd_report(args) -> int:
     from kdrepro.compare import build_report
+    from kdrepro.storage import rebuild_store
     store = _store(create=True)
     if args.rebuild:
-        n = store.rebuild(reports_dir())
+        n = rebuild_store(store, reports_dir())
         print(f"re-imported {n} results.json files into {store.path}")
     md, h = build_report(store, reports_dir())
     print(f"report: {md}\n        {h}")
@@ -177,9 +200,22 @@ def cmd_show(args) -> int:
 # %% ../nbs/08_cli.ipynb #d4011732
 COMMANDS = dict(list=cmd_list, params=cmd_params, run=cmd_run, sweep=cmd_sweep, report=cmd_report, show=cmd_show)
 
+def interrupted_text(cmd:str, results:list, items:list) -> str:
+    "What an interrupted `run` or `sweep` did: every finished run and whether it replaced a current report, and what did not finish."
+    from kdrepro.core import canonical_json
+    fin = [(r, p) for r, (_, p) in zip(results, items) if r is not None]
+    rest = [(nb, p) for r, (nb, p) in zip(results, items) if r is None]
+    L = [f"kdrepro {cmd}: interrupted after {len(fin)} of {len(items)} runs; the run in progress is recorded as interrupted"]
+    L += [f"  finished: {r.slug} {canonical_json(p)} {r.status} {r.run_id}" + (' (promoted: now the current report)' if r.promoted else ' (not promoted)')
+          for r, p in fin]
+    L += [f"  not finished: {nb.slug} {canonical_json(p)}" for nb, p in rest[:20]] + ([f"  ... and {len(rest) - 20} more"] if len(rest) > 20 else [])
+    n = sum(r.promoted for r, _ in fin)
+    L.append(f"{n} current report{'s' if n != 1 else ''} replaced" + (': ' + ', '.join(dict.fromkeys(r.slug for r, _ in fin if r.promoted)) if n else '; no report changed'))
+    return '\n'.join(L)
+
 def main(argv=None) -> int:
     "Entry point of the `kdrepro` command; returns the exit code."
-    from kdrepro.runner import UsageError, NotebookError
+    from kdrepro.runner import UsageError, NotebookError, RunsInterrupted
     parser = build_parser()
     try: args = parser.parse_args(argv)
     except SystemExit as e: return int(e.code or 0)
@@ -189,8 +225,10 @@ def main(argv=None) -> int:
         print(f"kdrepro {args.cmd}: error: {e}", file=sys.stderr); return 2
     except NotebookError as e:
         print(f"kdrepro {args.cmd}: the notebook breaks the contract: {e}", file=sys.stderr); return 2
+    except RunsInterrupted as e:
+        print(interrupted_text(args.cmd, e.results, e.items), file=sys.stderr); return 130
     except KeyboardInterrupt:
-        print(f"kdrepro {args.cmd}: interrupted; the run is recorded as interrupted and no report changed", file=sys.stderr); return 130
+        print(f"kdrepro {args.cmd}: interrupted; the run in progress is recorded as interrupted", file=sys.stderr); return 130
     finally:
         if old is not None: signal.signal(signal.SIGTERM, old)
 

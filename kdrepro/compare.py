@@ -10,7 +10,7 @@ import pandas as pd
 from .core import reports_dir
 from .results import ResultsStore, summarize, fmt_mean_std, default_store_path, VERDICTS
 from .report import claim_record, interval_text, forest_plot, save_figure
-from .storage import current_report, paper_notebooks, _atomic_text
+from .storage import current_report, paper_notebooks, paper_dir, _atomic_text, _SLUG_RE
 from . import catalog
 
 # %% auto #0
@@ -127,14 +127,17 @@ def paper_summary(store:ResultsStore, slug:str, reports=None, runs:pd.DataFrame|
     if last['status'] != 'ok': d['last_error'] = _first_line(last.get('error'))
     ok = runs[runs.status == 'ok']
     if ok.empty: return d
-    good = ok.iloc[0].to_dict(); d['good'] = good
+    cur = current_report(slug, reports)                 # the current report's run; a newer run of a lower scale is history
+    try: cur_id = json.loads((cur/'MANIFEST.json').read_text())['run_id'] if cur else None
+    except (OSError, ValueError, KeyError): cur_id = None
+    good = (ok[ok.run_id == cur_id] if cur_id in set(ok.run_id) else ok).iloc[0].to_dict(); d['good'] = good
     if last['status'] != 'ok': d['status'] = f"{last['status']} (showing the last good run)"
+    elif last['run_id'] != good['run_id']: d['status'] = f"ok ({last['scale']} run kept in runs/; showing the current report)"
     res = _results_json(good, reports); d['notes'] = res.get('notes') or {}
     d['claims'] = [claim_record(c, slug) for c in store.claims(run_id=good['run_id']).to_dict('records')]
     m = store.metrics(run_id=good['run_id'])
     if not m.empty:
         d['summary'] = summarize(m); d['headline'] = headline_metric(d['summary'], d['notes'])
-    cur = current_report(slug, reports)
     if cur is not None:
         d['report_dir'] = cur
         d['figures'] = sorted(cur.glob('*.png'))
@@ -154,7 +157,7 @@ def report_data(store:ResultsStore|None=None, reports=None) -> dict:
     store = store or ResultsStore(); reports = Path(reports or reports_dir())
     runs = store.runs()
     present = paper_notebooks()
-    slugs = [p['slug'] for p in catalog.CATALOG] + sorted(set(runs.paper) - {p['slug'] for p in catalog.CATALOG}) if not runs.empty else [p['slug'] for p in catalog.CATALOG]
+    slugs = [p['slug'] for p in catalog.CATALOG] + sorted({s for s in runs.paper if _SLUG_RE.match(str(s))} - {p['slug'] for p in catalog.CATALOG}) if not runs.empty else [p['slug'] for p in catalog.CATALOG]
     papers = []
     for s in slugs:
         d = paper_summary(store, s, reports, runs[runs.paper == s] if not runs.empty else runs)
@@ -426,7 +429,7 @@ def sweep_report(slug:str, results:list, names:list, store:ResultsStore|None=Non
     store = store or ResultsStore(); reports = Path(reports or reports_dir())
     ok = [r for r in results if r.ok]
     sid = dt.datetime.now(dt.timezone.utc).strftime('%Y%m%d-%H%M%S') + f"-{os.getpid()}"
-    out = reports/slug/'sweeps'/sid; out.mkdir(parents=True)
+    out = paper_dir(slug, reports)/'sweeps'/sid; out.mkdir(parents=True)
     rows = []
     for r in ok:
         m = store.metrics(run_id=r.run_id)

@@ -4,23 +4,25 @@
 
 # %% ../nbs/07_runner.ipynb #71d269f1
 from __future__ import annotations
-import os, sys, ast, json, re, time, difflib, itertools, contextlib, traceback, datetime as dt
+import os, sys, ast, json, re, math, time, shutil, difflib, itertools, contextlib, traceback, datetime as dt
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import nbformat
-from .core import (ParamError, SCALES, check_spec, coerce_param, resolve_params, content_hash, reports_dir,
-                          fingerprint, canonical_json)
+from .core import (ParamError, SCALES, check_spec, coerce_param, resolve_params, describe_param, content_hash,
+                          reports_dir, fingerprint, canonical_json)
 from .results import ResultsStore, new_run_id, default_store_path
 from . import catalog
-from .storage import _NB_RE, _atomic_text, papers_dir, paper_notebooks, REPORT_SUFFIXES, current_report, promote
+from .storage import (_NB_RE, _atomic_text, papers_dir, paper_notebooks, REPORT_SUFFIXES, current_report, promote,
+                             paper_slug, paper_dir, open_store, start_record, settle_run, record_run, LowerScale)
 from .compare import render_readme
 
 # %% auto #0
-__all__ = ['SCALE_CHOICES', 'NotebookError', 'UsageError', 'find_notebook', 'PaperNotebook', 'read_notebook', 'plan_params',
-           'RunResult', 'pick_kernel', 'library_deps', 'source_hash', 'up_to_date', 'execute_paper', 'run_papers',
-           'format_result', 'expand_grid']
+__all__ = ['SCALE_CHOICES', 'MAX_VALUE_CHARS', 'SWEEP_ASK', 'NotebookError', 'UsageError', 'find_notebook', 'PaperNotebook',
+           'read_notebook', 'check_constraints', 'broken_constraints', 'plan_params', 'RunResult', 'pick_kernel',
+           'check_kernel', 'library_deps', 'source_hash', 'up_to_date', 'execute_paper', 'RunsInterrupted',
+           'run_papers', 'format_result', 'expand_grid']
 
 # %% ../nbs/07_runner.ipynb #036d15b6
 class NotebookError(ValueError):
@@ -34,7 +36,9 @@ def find_notebook(key:str, d=None) -> Path:
     key = str(key).strip()
     if key.endswith('.ipynb'):
         p = Path(key)
-        if not p.exists(): raise UsageError(f"notebook {key!r} does not exist")
+        if not p.exists(): raise UsageError(f"notebook {key[:200]!r} does not exist")
+        try: paper_slug(p)                        # the slug, and so every folder, comes from a checked NN_<slug> name
+        except ValueError as e: raise UsageError(f"refusing notebook {key[:200]!r}: {e}") from None
         return p.resolve()
     nbs = paper_notebooks(d)
     entry = catalog.paper(key)
@@ -46,8 +50,8 @@ def find_notebook(key:str, d=None) -> Path:
         if hit: return hit[0]
     where = d or papers_dir()
     if entry: raise UsageError(f"paper {entry['slug']!r} ({entry['number']}) has no notebook yet: expected {where}/{entry['number']}_{entry['slug']}.ipynb")
-    close = difflib.get_close_matches(key, list(nbs) + [p['slug'] for p in catalog.CATALOG], n=3)
-    raise UsageError(f"unknown paper {key!r}" + (f"; did you mean {', '.join(close)}?" if close else '') + " (`kdrepro list` shows every paper)")
+    close = difflib.get_close_matches(key, list(dict.fromkeys(list(nbs) + [p['slug'] for p in catalog.CATALOG])), n=3)
+    raise UsageError(f"unknown paper {key[:60]!r}" + (f"; did you mean {', '.join(close)}?" if close else '') + " (`kdrepro list` shows every paper)")
 
 # %% ../nbs/07_runner.ipynb #4aa8364d
 def _literal_assignments(src:str, where:str, only:str|None=None) -> dict:
@@ -70,7 +74,7 @@ def _literal_assignments(src:str, where:str, only:str|None=None) -> dict:
 @dataclass
 class PaperNotebook:
     "What the runner knows about a paper notebook from reading it: slug, number, path, parameter defaults and spec."
-    slug:str; number:str|None; path:Path; defaults:dict; spec:dict
+    slug:str; number:str|None; path:Path; defaults:dict; spec:dict; constraints:list=field(default_factory=list)
 
     @property
     def title(self):
@@ -82,8 +86,8 @@ def read_notebook(path) -> PaperNotebook:
     path = Path(path)
     try: nb = nbformat.read(path, as_version=4)
     except Exception as e: raise NotebookError(f"{path}: not a readable notebook ({e})") from None
-    m = _NB_RE.match(path.name)
-    slug, number = (m.group(2), m.group(1)) if m else (path.stem, None)
+    try: slug, number = paper_slug(path), _NB_RE.match(path.name).group(1)
+    except ValueError as e: raise NotebookError(str(e)) from None
     code = [c for c in nb.cells if c.cell_type == 'code']
     tagged = [i for i, c in enumerate(code) if 'parameters' in (c.metadata.get('tags') or [])]
     if len(tagged) != 1: raise NotebookError(f"{path.name}: needs exactly one code cell tagged 'parameters', found {len(tagged)}")
@@ -92,6 +96,7 @@ def read_notebook(path) -> PaperNotebook:
     if 'scale' not in defaults: raise NotebookError(f"{path.name}: the parameters cell must assign `scale`")
     spec_src = code[i + 1].source if i + 1 < len(code) else ''
     spec = _literal_assignments(spec_src, f"{path.name}, PARAM_SPEC cell", only='PARAM_SPEC').get('PARAM_SPEC')
+    constraints = _literal_assignments(spec_src, f"{path.name}, PARAM_SPEC cell", only='PARAM_CONSTRAINTS').get('PARAM_CONSTRAINTS', [])
     if spec is None: raise NotebookError(f"{path.name}: the code cell after the parameters cell must assign PARAM_SPEC = {{...}}")
     try: check_spec(spec)
     except (TypeError, ValueError) as e: raise NotebookError(f"{path.name}: {e}") from None
@@ -100,16 +105,58 @@ def read_notebook(path) -> PaperNotebook:
     if missing or extra:
         raise NotebookError(f"{path.name}: parameters cell and PARAM_SPEC disagree" + (f"; not in the parameters cell: {missing}" if missing else '')
                             + (f"; not in PARAM_SPEC: {extra}" if extra else ''))
-    return PaperNotebook(slug, number, path.resolve(), defaults, spec)
+    try: check_constraints(constraints, spec)
+    except ValueError as e: raise NotebookError(f"{path.name}: PARAM_CONSTRAINTS: {e}") from None
+    return PaperNotebook(slug, number, path.resolve(), defaults, spec, [tuple(c) for c in constraints])
+
+_SAFE_NODES = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.BinOp, ast.Add, ast.Sub,
+               ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE,
+               ast.In, ast.NotIn, ast.IfExp, ast.Name, ast.Load, ast.Constant, ast.List, ast.Tuple, ast.Call)
+
+def check_constraints(constraints, spec:dict):
+    """Check a notebook's `PARAM_CONSTRAINTS`: a list of `(expression, why)` pairs over its parameters and `scale`, each
+    expression a plain comparison or arithmetic (`and`/`or`/`not`, `in`, `x if c else y`, `len()`), no other call or name."""
+    if not isinstance(constraints, list): raise ValueError("must be a list of (expression, why) pairs")
+    for c in constraints:
+        if not (isinstance(c, (list, tuple)) and len(c) == 2 and all(isinstance(x, str) and x.strip() for x in c)):
+            raise ValueError(f"{c!r} is not an (expression, why) pair of strings")
+        try: tree = ast.parse(c[0], mode='eval')
+        except SyntaxError as e: raise ValueError(f"{c[0]!r} does not parse ({e.msg})") from None
+        for n in ast.walk(tree):
+            if not isinstance(n, _SAFE_NODES) or (isinstance(n, ast.Call) and not (isinstance(n.func, ast.Name) and n.func.id == 'len')):
+                raise ValueError(f"{c[0]!r}: {type(n).__name__} is not allowed in a constraint")
+            if isinstance(n, ast.Name) and n.id not in spec and n.id not in ('scale', 'len'):
+                raise ValueError(f"{c[0]!r}: {n.id!r} is not a parameter")
+
+def broken_constraints(constraints, values:dict) -> list:
+    "The `why` of every constraint (see `check_constraints`) that the resolved parameter `values` break."
+    return [why for expr, why in constraints if not eval(compile(expr, '<constraint>', 'eval'), {'__builtins__': {}, 'len': len}, dict(values))]
 
 # %% ../nbs/07_runner.ipynb #a51aa1c3
 SCALE_CHOICES = SCALES + ('auto',)
+MAX_VALUE_CHARS = 200                       # a command-line value longer than this is refused (no parameter needs more)
+
+def _q(value, n:int=40) -> str:
+    "A value as quoted in a message: its repr, cut to a short prefix when long."
+    s = str(value)
+    return repr(s) if len(s) <= n else f"{s[:n]!r}... ({len(s)} characters)"
+
+def _check_text(name:str, value, spec:dict):
+    "What the command line may give before its value is parsed: a short value, and numbers in ASCII digits (no '４', '٤', '4_0')."
+    if len(str(name)) > 64: raise ParamError(f"parameter name {_q(name)} is too long")
+    if not isinstance(value, str): return
+    if len(value) > MAX_VALUE_CHARS: raise ParamError(f"parameter {_q(name)}: value {_q(value)} is too long; at most {MAX_VALUE_CHARS} characters")
+    t = spec.get(name, {}).get('type')
+    if t in ('int', 'float') and (not value.isascii() or '_' in value):      # what Python's int()/float() accept beyond ASCII digits
+        raise ParamError(f"parameter {name!r}: value {_q(value)} does not parse as {t} (ASCII digits only); expected {describe_param(spec[name])}")
 
 def plan_params(nb:PaperNotebook, overrides=(), scale:str|None=None, seeds=None) -> dict:
-    "Validate `-p` pairs, `--scale` and `--seeds` against the notebook's spec; return the parameters to inject."
+    """Validate `-p` pairs, `--scale` and `--seeds` against the notebook's spec and its `PARAM_CONSTRAINTS` (on the whole set,
+    per-scale defaults included); return the parameters to inject."""
     try:
         given, sc, seen = {}, scale, set()
         for name, value in overrides:
+            _check_text(name, value, nb.spec)
             if name in seen or (name == 'scale' and scale is not None): raise ParamError(f"parameter {name!r} is given twice")
             seen.add(name)
             if name == 'scale': sc = value; continue
@@ -117,11 +164,15 @@ def plan_params(nb:PaperNotebook, overrides=(), scale:str|None=None, seeds=None)
         if seeds is not None:
             if 'seeds' not in nb.spec: raise ParamError("--seeds given, but this notebook has no 'seeds' parameter")
             if 'seeds' in given: raise ParamError("seeds given twice (--seeds and -p seeds)")
-            given['seeds'] = coerce_param('seeds', seeds if isinstance(seeds, str) else str(seeds), nb.spec)
+            seeds = seeds if isinstance(seeds, str) else str(seeds)
+            _check_text('seeds', seeds, nb.spec)
+            given['seeds'] = coerce_param('seeds', seeds, nb.spec)
         sc = (nb.defaults.get('scale') or 'auto') if sc is None else sc
         if sc not in SCALE_CHOICES:
-            raise ParamError(f"parameter 'scale': value {sc!r} is not allowed; expected one of {', '.join(SCALE_CHOICES)}")
-        resolve_params(nb.spec, sc, **given)   # the whole set, per-scale defaults included, as the notebook will see it
+            raise ParamError(f"parameter 'scale': value {_q(sc)} is not allowed; expected one of {', '.join(SCALE_CHOICES)}")
+        values = resolve_params(nb.spec, sc, **given)   # the whole set, per-scale defaults included, as the notebook will see it
+        broken = broken_constraints(nb.constraints, values)
+        if broken: raise ParamError('these parameters break the notebook\'s constraint' + ('s' if len(broken) > 1 else '') + ': ' + '; '.join(broken))
     except ParamError as e: raise ParamError(f"{nb.slug}: {e}") from None
     return {'scale': sc, **given}
 
@@ -130,7 +181,7 @@ def plan_params(nb:PaperNotebook, overrides=(), scale:str|None=None, seeds=None)
 class RunResult:
     "The outcome of one notebook execution."
     slug:str; run_id:str; status:str; run_dir:str; error:str|None=None; duration:float=0.0
-    promoted:bool=False; params:dict=field(default_factory=dict)
+    promoted:bool=False; params:dict=field(default_factory=dict); note:str|None=None
     @property
     def ok(self): return self.status == 'ok'
 
@@ -140,6 +191,16 @@ def pick_kernel() -> str:
         from jupyter_client.kernelspec import KernelSpecManager
         return 'kdrepro' if 'kdrepro' in KernelSpecManager().find_kernel_specs() else 'python3'
     except Exception: return 'python3'
+
+def check_kernel(name:str):
+    "`UsageError` naming the kernel and the command that registers it when Jupyter kernel `name` is missing or cannot start."
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    how = f"register it with: {sys.executable} -m ipykernel install --sys-prefix --name {name}" + (" (or: make setup)" if name == 'kdrepro' else '')
+    try: spec = KernelSpecManager().get_kernel_spec(name)
+    except NoSuchKernel: raise UsageError(f"the Jupyter kernel {name!r} is not installed; {how}") from None
+    exe = spec.argv[0] if spec.argv else ''
+    if not (shutil.which(exe) or (os.path.isabs(exe) and os.access(exe, os.X_OK))):
+        raise UsageError(f"the Jupyter kernel {name!r} ({spec.resource_dir}) starts {exe!r}, which does not exist; {how}")
 
 @contextlib.contextmanager
 def _env(**kv):
@@ -154,6 +215,14 @@ def _env(**kv):
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
 
+@contextlib.contextmanager
+def _stderr_fd_to(f):
+    "Point file descriptor 2 at `f` meanwhile: a kernel started inside inherits it, so its own messages (and shutdown tracebacks) go to the run log."
+    sys.stderr.flush(); saved = os.dup(2)
+    try: os.dup2(f.fileno(), 2); yield
+    finally:
+        sys.stderr.flush(); os.dup2(saved, 2); os.close(saved)
+
 _ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
 
 def _error_text(e) -> str:
@@ -163,24 +232,6 @@ def _error_text(e) -> str:
         tb = _ANSI.sub('', '\n'.join(e.traceback or []))
         return f"{e.ename}: {e.evalue} (cell {e.exec_count})\n{tb}".strip()
     return f"{type(e).__name__}: {e}"
-
-def _record_outcome(store_path, slug, params, run_id, run_dir:Path, status, error, t0):
-    "Write a failed or interrupted run into the store and into its folder's results.json (also when the notebook never created its Run)."
-    st = ResultsStore(store_path)
-    if not st.execute('SELECT 1 FROM runs WHERE run_id=?', (run_id,)):
-        st.start_run(run_id, slug, fingerprint(params, device='cpu'), params.get('scale'), [], run_dir)
-    st.finish_run(run_id, status, error)
-    res = run_dir/'results.json'
-    try: d = json.loads(res.read_text())
-    except (OSError, json.JSONDecodeError):
-        m = st.metrics(run_id)
-        d = {'run_id': run_id, 'paper': slug, 'scale': params.get('scale'), 'seeds': [],
-             'fingerprint': {'params': params, 'params_hash': content_hash(params)},
-             'started': dt.datetime.fromtimestamp(t0, dt.timezone.utc).isoformat(timespec='seconds'),
-             'metrics': [dict(method=r.method, metric=r.metric, seed=None if r.seed != r.seed else int(r.seed), value=r.value) for r in m.itertuples()],
-             'claims': [], 'notes': {}}
-    d.update(status=status, error=error, duration=time.time() - t0)
-    _atomic_text(res, json.dumps(d, indent=1, default=str))
 
 _FROM = re.compile(r'^[ \t]*from[ \t]+(\.+|kdrepro\b\.?)([\w.]*)[ \t]+import[ \t]+\(?([\w, \t]+)', re.M)
 _IMPORT = re.compile(r'^[ \t]*import[ \t]+kdrepro\.([\w.]+)', re.M)
@@ -227,15 +278,19 @@ def up_to_date(nb:PaperNotebook, params:dict, reports=None) -> str|None:
     return d.get('run_id') if d.get('status') == 'ok' and d.get('source_hash') == source_hash(nb, params) else None
 
 def execute_paper(nb:PaperNotebook, params:dict, reports=None, store=None, kernel:str|None=None, run_id:str|None=None,
-                  threads:int|None=None, timeout:float|None=None, promote_ok:bool=True) -> RunResult:
-    "Run one paper notebook with papermill into `reports/<slug>/runs/<run-id>/`, record the outcome, promote it if ok."
+                  threads:int|None=None, timeout:float|None=None, promote_ok:bool=True, force_promote:bool=False) -> RunResult:
+    """Run one paper notebook with papermill into `reports/<slug>/runs/<run-id>/`, recorded (store row and stub results.json)
+    before its kernel starts; record the outcome; promote it if ok and its scale is at least the current report's (or `force_promote`)."""
     import papermill as pm
     reports = Path(reports or reports_dir()).resolve()
     store_path = Path(store or default_store_path()).resolve()
-    run_id = run_id or new_run_id(content_hash(params))
-    run_dir = reports/nb.slug/'runs'/run_id
-    run_dir.mkdir(parents=True)
     kernel = kernel or pick_kernel()
+    check_kernel(kernel)
+    run_id = run_id or new_run_id(content_hash(params))
+    run_dir = paper_dir(nb.slug, reports)/'runs'/run_id
+    run_dir.mkdir(parents=True)
+    st = open_store(store_path, reports)
+    start_record(st, run_id, nb.slug, params, run_dir)            # recorded from its first moment: a kill from here on leaves a trace
     env = dict(KDREPRO_RUN_DIR=run_dir, KDREPRO_RUN_ID=run_id, KDREPRO_STORE=store_path, KDREPRO_REPORTS=reports,
                IN_TEST=None, MPLBACKEND='Agg', PYTHONHASHSEED=os.environ.get('PYTHONHASHSEED', '0'))
     if threads: env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
@@ -243,12 +298,13 @@ def execute_paper(nb:PaperNotebook, params:dict, reports=None, store=None, kerne
     with open(run_dir/'run.log', 'w', buffering=1) as log, _env(**env):
         log.write(f"# kdrepro run {run_id}: {nb.path.name} kernel={kernel} parameters={canonical_json(params)}\n")
         try:
-            pm.execute_notebook(str(nb.path), str(run_dir/nb.path.name), parameters=params, kernel_name=kernel,
-                                progress_bar=False, log_output=False, stdout_file=log, stderr_file=log,
-                                cwd=str(nb.path.parent), execution_timeout=timeout)
+            with _stderr_fd_to(log):
+                pm.execute_notebook(str(nb.path), str(run_dir/nb.path.name), parameters=params, kernel_name=kernel,
+                                    progress_bar=False, log_output=False, stdout_file=log, stderr_file=log,
+                                    cwd=str(nb.path.parent), execution_timeout=timeout)
         except KeyboardInterrupt:
             log.write("# interrupted\n")
-            _record_outcome(store_path, nb.slug, params, run_id, run_dir, 'interrupted', 'interrupted (Ctrl-C or SIGTERM)', t0)
+            settle_run(st, run_dir, 'interrupted', 'interrupted (Ctrl-C or SIGTERM)', time.time() - t0)
             raise
         except Exception as e:
             status, error = 'failed', _error_text(e)
@@ -257,22 +313,30 @@ def execute_paper(nb:PaperNotebook, params:dict, reports=None, store=None, kerne
             except (OSError, json.JSONDecodeError):
                 res = {'status': 'failed', 'error': "the notebook ended without writing results.json (it must end with run.finish())"}
             if res.get('status') != 'ok': status, error = 'failed', res.get('error') or f"results.json says status {res.get('status')!r}"
-        if status != 'ok': _record_outcome(store_path, nb.slug, params, run_id, run_dir, status, error, t0)
-        promoted = False
+        if status != 'ok': settle_run(st, run_dir, status, error, time.time() - t0)
+        promoted, note = False, None
         if status == 'ok':                         # what produced this result, so an unchanged re-run can be skipped
             d = json.loads((run_dir/'results.json').read_text()); d['source_hash'] = source_hash(nb, params)
             _atomic_text(run_dir/'results.json', json.dumps(d, indent=1, default=str))
+            record_run(st, d, run_dir)             # the store's row is what the file says (durations included), as after a rebuild
         if status == 'ok' and promote_ok:
             try:
-                promote(run_dir, nb.slug, reports, readme=render_readme(run_dir))
+                promote(run_dir, nb.slug, reports, readme=render_readme(run_dir), force=force_promote)
                 promoted = True
+            except LowerScale as e: note = str(e)
             except Exception as e:
                 status, error = 'failed', f"promotion failed: {type(e).__name__}: {e}"
-                _record_outcome(store_path, nb.slug, params, run_id, run_dir, status, error, t0)
-        log.write(f"# {status} after {time.time() - t0:.1f} s" + (f": {error.splitlines()[0]}" if error else '') + "\n")
-    return RunResult(nb.slug, run_id, status, str(run_dir), error, time.time() - t0, promoted, params)
+                settle_run(st, run_dir, status, error, time.time() - t0)
+        elif status == 'ok': note = 'kept in runs/ (not promoted)'
+        log.write(f"# {status} after {time.time() - t0:.1f} s" + (f": {error.splitlines()[0]}" if error else '') + (f"; {note}" if note else '') + "\n")
+    return RunResult(nb.slug, run_id, status, str(run_dir), error, time.time() - t0, promoted, params, note)
 
 # %% ../nbs/07_runner.ipynb #5a68e53c
+class RunsInterrupted(KeyboardInterrupt):
+    "Ctrl-C or SIGTERM during `run_papers`: `results[i]` is the `RunResult` of item i when it finished, else None."
+    def __init__(self, results:list, items:list):
+        super().__init__('interrupted'); self.results, self.items = results, items
+
 def _job(nb, params, kw):
     try: return execute_paper(nb, params, **kw)
     except KeyboardInterrupt: raise
@@ -285,6 +349,7 @@ def run_papers(items, jobs:int=1, progress:bool=False, echo=None, **kw) -> list:
     jobs = max(1, min(int(jobs), len(items) or 1))
     if jobs > 1: kw.setdefault('threads', max(1, (os.cpu_count() or 1) // jobs))
     kw.setdefault('kernel', pick_kernel())
+    check_kernel(kw['kernel'])                       # a missing kernel stops everything before any run, naming the fix
     tty = progress and sys.stderr.isatty()
     bar = tqdm(total=len(items), unit='nb', disable=not tty, file=sys.stderr, dynamic_ncols=True,
                bar_format='{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}')
@@ -303,7 +368,8 @@ def run_papers(items, jobs:int=1, progress:bool=False, echo=None, **kw) -> list:
                 done(i, _job(nb, params, kw))
         else:
             ctx = mp.get_context('fork' if sys.platform.startswith('linux') else 'spawn')
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as ex:
+            ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+            try:
                 futs = {ex.submit(_job, nb, params, kw): i for i, (nb, params) in enumerate(items)}
                 bar.set_postfix_str(', '.join(nb.slug for nb, _ in items[:jobs]))
                 for f in as_completed(futs):
@@ -315,6 +381,11 @@ def run_papers(items, jobs:int=1, progress:bool=False, echo=None, **kw) -> list:
                     left = [items[j][0].slug for j, f2 in ((futs[g], g) for g in futs) if not f2.done()]
                     bar.set_postfix_str(f"{r.slug} {r.status}; running: {', '.join(left[:jobs]) or '-'}")
                     done(i, r)
+            except KeyboardInterrupt:
+                for pr in list((getattr(ex, '_processes', None) or {}).values()): pr.terminate()   # its runs record themselves as interrupted
+                ex.shutdown(wait=True, cancel_futures=True); raise
+            ex.shutdown(wait=True)
+    except KeyboardInterrupt: raise RunsInterrupted(out, items) from None
     finally: bar.close()
     return out
 
@@ -323,13 +394,17 @@ def _clock(sec) -> str: return f"{int(sec // 60):02d}:{int(sec % 60):02d}"
 def format_result(r:RunResult) -> str:
     "One line per run: mark, paper, status, time, where, and the first line of the error."
     mark = {'ok': '✓', 'failed': '✗', 'interrupted': '!'}.get(r.status, '?')
-    s = f"{mark} {r.slug:<22} {r.status:<11} {r.duration:6.1f} s  {r.run_dir}"
+    s = f"{mark} {r.slug:<22} {r.status:<11} {r.duration:6.1f} s  {r.run_dir or '(no run folder)'}"
     if r.error: s += f"\n    {r.error.splitlines()[0]}"
+    if r.note: s += f"\n    {r.note}"
     return s
 
 # %% ../nbs/07_runner.ipynb #7261d650
-def expand_grid(nb:PaperNotebook, grid, overrides=(), scale=None, seeds=None) -> list:
-    "Validated parameter dicts for every point of `grid` [(name, 'v1,v2,...'), ...] combined with the fixed overrides."
+SWEEP_ASK = 50                            # a sweep of more points than this runs only with --yes
+
+def expand_grid(nb:PaperNotebook, grid, overrides=(), scale=None, seeds=None, max_points:int|None=None) -> list:
+    """Validated parameter dicts for every distinct point of `grid` [(name, 'v1,v2,...'), ...] combined with the fixed overrides
+    (a value given twice, or two spellings of one value, is one point); `UsageError` above `max_points` points, before any is checked."""
     names = [n for n, _ in grid]
     if not grid: raise UsageError("a sweep needs at least one -g NAME v1,v2,...")
     dup = {n for n in names if names.count(n) > 1} | (set(names) & {n for n, _ in overrides})
@@ -338,6 +413,13 @@ def expand_grid(nb:PaperNotebook, grid, overrides=(), scale=None, seeds=None) ->
     for name, values in grid:
         sep = ';' if nb.spec.get(name, {}).get('type') == 'list[str]' else ','
         vals = [v.strip() for v in values.split(sep)]
-        if not values.strip() or any(not v for v in vals): raise ParamError(f"{nb.slug}: parameter {name!r}: sweep values {values!r} contain an empty value")
-        axes.append([(name, v) for v in vals])
-    return [plan_params(nb, list(overrides) + list(point), scale=scale, seeds=seeds) for point in itertools.product(*axes)]
+        if not values.strip() or any(not v for v in vals): raise ParamError(f"{nb.slug}: parameter {name!r}: sweep values {_q(values)} contain an empty value")
+        axes.append(list(dict.fromkeys(vals)))
+    n = math.prod(len(a) for a in axes)
+    if max_points is not None and n > max_points:
+        raise UsageError(f"this sweep has {n} points ({' x '.join(str(len(a)) for a in axes)}), more than {max_points}: add --yes to run them all")
+    points = {}
+    for point in itertools.product(*axes):
+        p = plan_params(nb, list(overrides) + list(zip(names, point)), scale=scale, seeds=seeds)
+        points.setdefault(canonical_json(p), p)
+    return list(points.values())

@@ -4,15 +4,20 @@
 
 # %% ../nbs/06a_storage.ipynb #7a5c932b
 from __future__ import annotations
-import os, re, json, shutil, fcntl, contextlib, datetime as dt
+import os, re, sys, json, time, shutil, fcntl, socket, sqlite3, contextlib, datetime as dt
 from pathlib import Path
-from .core import reports_dir, project_root, pid_alive
+from .core import reports_dir, project_root, pid_alive, content_hash
+from .results import ResultsStore, default_store_path
+from . import catalog
 
 # %% auto #0
-__all__ = ['REPORT_SUFFIXES', 'papers_dir', 'paper_notebooks', 'current_report', 'promote']
+__all__ = ['REPORT_SUFFIXES', 'SCALE_RANK', 'STORE_VERSION', 'INTERRUPTED', 'papers_dir', 'paper_notebooks', 'paper_slug',
+           'paper_dir', 'current_report', 'LowerScale', 'promotion_blocker', 'promote', 'run_files', 'record_run',
+           'import_files', 'rebuild_store', 'settle_run', 'open_store', 'start_record']
 
 # %% ../nbs/06a_storage.ipynb #acc5aa43
 _NB_RE = re.compile(r'^(\d{2})_([A-Za-z0-9_]+)\.ipynb$')
+_SLUG_RE = re.compile(r'^[A-Za-z0-9_]+$')
 
 def papers_dir() -> Path:
     "Where paper notebooks are: `$KDREPRO_NBS`, else `<project>/nbs/papers`, else `./nbs/papers`."
@@ -26,6 +31,22 @@ def paper_notebooks(d=None) -> dict:
     found = sorted((m.group(1), m.group(2), p) for p in d.glob('*.ipynb') if (m := _NB_RE.match(p.name)))
     return {slug: p for _, slug, p in found}
 
+def paper_slug(path) -> str:
+    """The slug of a paper notebook: the catalog's for a `NN_<slug>.ipynb` the catalog knows, else the `<slug>` of that
+    name (letters, digits, underscores); any other file name is refused (`ValueError`): a slug never comes from a free name."""
+    m = _NB_RE.match(Path(path).name)
+    if not m: raise ValueError(f"{Path(path).name!r} is not a paper notebook name: expected NN_<slug>.ipynb (two digits, then letters, digits, underscores)")
+    e = catalog.paper(f'{m.group(1)}_{m.group(2)}')
+    return e['slug'] if e else m.group(2)
+
+def paper_dir(slug:str, reports=None) -> Path:
+    "The report folder `reports/<slug>` of a paper; `ValueError` unless `slug` is a plain name whose folder stays inside `reports/`."
+    reports = Path(reports or reports_dir())
+    if not isinstance(slug, str) or not _SLUG_RE.match(slug):
+        raise ValueError(f"refusing paper slug {str(slug)[:40]!r}: a slug is letters, digits and underscores")
+    d = reports/slug
+    if d.resolve().parent != reports.resolve(): raise ValueError(f"refusing {d}: it leads outside {reports} (a link?)")
+    return d
 
 # %% ../nbs/06a_storage.ipynb #c6542f30
 REPORT_SUFFIXES = ('.md', '.png', '.svg', '.jpg', '.csv', '.html')
@@ -69,17 +90,35 @@ def _roll_forward(dest:Path):
 
 def current_report(slug:str, reports=None) -> Path|None:
     "The folder of the paper's current report (finishing an interrupted promotion first), or None if it has none."
-    dest = Path(reports or reports_dir())/slug
+    dest = paper_dir(slug, reports)
     if not dest.exists(): return None
     if (dest/'.promote').exists() or any(dest.glob('.staging-*')):
         with _locked(dest): _roll_forward(dest)
     return dest if (dest/'MANIFEST.json').exists() else None
 
-def promote(run_dir, slug:str, reports=None, readme:str|None=None) -> Path:
-    "Make a successful run folder the paper's current report `reports/<slug>/` (staged, journalled, rolled forward)."
-    run_dir, dest = Path(run_dir), Path(reports or reports_dir())/slug
+SCALE_RANK = {'smoke': 0, 'cpu': 1, 'gpu': 2}
+
+class LowerScale(ValueError):
+    "A run of a lower scale than the paper's current report: it stays in `runs/` unless promoted on purpose."
+
+def promotion_blocker(res:dict, slug:str, reports=None) -> str|None:
+    "Why the run `res` (its results.json) must not replace the paper's current report without `--promote`, or None."
+    cur = current_report(slug, reports)
+    if cur is None: return None
+    try: old = json.loads((cur/'results.json').read_text())
+    except (OSError, ValueError): return None
+    a, b = SCALE_RANK.get(res.get('scale')), SCALE_RANK.get(old.get('scale'))
+    if a is None or b is None or a >= b: return None
+    return (f"kept in runs/: its scale {res.get('scale')} is below the {old.get('scale')} scale of the current report "
+            f"(run {old.get('run_id')}); --promote replaces it anyway")
+
+def promote(run_dir, slug:str, reports=None, readme:str|None=None, force:bool=False) -> Path:
+    """Make a successful run folder the paper's current report `reports/<slug>/` (staged, journalled, rolled forward);
+    `LowerScale` when the run's scale is below the current report's (smoke < cpu < gpu) unless `force`."""
+    run_dir, dest = Path(run_dir), paper_dir(slug, reports)
     res = json.loads((run_dir/'results.json').read_text())
     if res.get('status') != 'ok': raise ValueError(f"refusing to promote run {run_dir.name}: its status is {res.get('status')!r}")
+    if not force and (why := promotion_blocker(res, slug, reports)): raise LowerScale(why)
     files = sorted(p.name for p in run_dir.iterdir() if p.is_file() and not p.name.startswith('.')
                    and (p.suffix in REPORT_SUFFIXES or p.name == 'results.json' or p.suffix == '.ipynb'))
     stage = dest/f'.staging-{os.getpid()}-{run_dir.name}'
@@ -94,3 +133,128 @@ def promote(run_dir, slug:str, reports=None, readme:str|None=None) -> Path:
         _atomic_text(dest/'.promote', json.dumps({'stage': stage.name}))
         _roll_forward(dest)
     return dest
+
+# %% ../nbs/06a_storage.ipynb #storecache1
+STORE_VERSION = 1                 # `PRAGMA user_version` of a store this code keeps; a store of another version is rebuilt
+INTERRUPTED = 'process ended before the run finished'
+_STUB_GIVES_WAY = """CREATE TRIGGER IF NOT EXISTS runs_stub_gives_way BEFORE INSERT ON runs
+  WHEN EXISTS (SELECT 1 FROM runs WHERE run_id=NEW.run_id AND status='running')
+   AND NOT EXISTS (SELECT 1 FROM metrics WHERE run_id=NEW.run_id) AND NOT EXISTS (SELECT 1 FROM claims WHERE run_id=NEW.run_id)
+  BEGIN DELETE FROM runs WHERE run_id=NEW.run_id; END"""
+
+def _say(msg): print(msg, file=sys.stderr)
+
+def run_files(reports=None) -> dict:
+    "run id -> its `results.json`: every run folder `reports/<slug>/runs/<run-id>/`, then current reports whose run folder is gone."
+    reports = Path(reports or reports_dir())
+    out = {p.parent.name: p for p in sorted(reports.glob('*/runs/*/results.json'))}
+    for p in sorted(reports.glob('*/results.json')):
+        try: rid = json.loads((p.parent/'MANIFEST.json').read_text())['run_id']
+        except (OSError, ValueError, KeyError, TypeError): rid = None
+        if rid and rid not in out: out[rid] = p
+    return out
+
+def record_run(store:ResultsStore, d:dict, run_dir) -> bool:
+    """Make the store's row of one run what its results.json `d` says (the store is a cache of these files). A file still
+    saying `running` is a live run (its process on this host is alive: the row keeps its pid, and a row already there is
+    newer than the file) or an interrupted one. Returns False when the row was left as it was."""
+    d = dict(d, run_dir=str(run_dir))
+    if d.get('status') == 'running':
+        live = d.get('host') == socket.gethostname() and isinstance(d.get('pid'), int) and pid_alive(d['pid'])
+        if live and store.execute('SELECT 1 FROM runs WHERE run_id=?', (d['run_id'],)): return False
+        if not live: d.update(status='interrupted', error=INTERRUPTED)
+    store.import_results(d)
+    if d['status'] == 'running': store.execute('UPDATE runs SET host=?, pid=? WHERE run_id=?', (d['host'], d['pid'], d['run_id']))
+    return True
+
+def _check_results(d, p:Path) -> dict:
+    "`d` when it is a usable results.json of the run folder (or current report) `p` sits in, else ValueError."
+    if not isinstance(d, dict): raise ValueError("not a JSON object")
+    slug = p.parents[2].name if p.parent.parent.name == 'runs' else p.parent.name
+    for k, t in (('run_id', str), ('paper', str), ('fingerprint', dict)):
+        if not isinstance(d.get(k), t): raise ValueError(f"no {k}")
+    if d['paper'] != slug: raise ValueError(f"its paper {d['paper'][:40]!r} is not the folder's {slug!r}")
+    if p.parent.parent.name == 'runs' and d['run_id'] != p.parent.name: raise ValueError(f"its run id is not the folder's {p.parent.name!r}")
+    if not isinstance(d.get('metrics', []), list) or not isinstance(d.get('claims', []), list): raise ValueError("metrics or claims not a list")
+    return d
+
+def import_files(store:ResultsStore, files:dict, warn=_say) -> int:
+    "Import the results.json `files` (run id -> path) into `store`; one that cannot be read or imported is skipped with a warning naming it."
+    n = 0
+    for rid, p in files.items():
+        try:
+            record_run(store, _check_results(json.loads(p.read_text()), p), p.parent); n += 1
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, sqlite3.IntegrityError, sqlite3.InterfaceError) as e:
+            warn(f"kdrepro: skipped {p}: not a usable results.json ({type(e).__name__}: {str(e)[:120]})")
+    return n
+
+def rebuild_store(store:ResultsStore, reports=None, warn=_say) -> int:
+    "Re-import every results.json under `reports/` and drop the finished runs no file records: the store then says what the files say."
+    files = run_files(reports)
+    n = import_files(store, files, warn)
+    for (rid,) in store.execute("SELECT run_id FROM runs WHERE status != 'running'"):
+        if rid not in files:
+            with store._connect() as con:
+                for t in ('metrics', 'claims', 'runs'): con.execute(f'DELETE FROM {t} WHERE run_id=?', (rid,))
+    store.execute(f'PRAGMA user_version={STORE_VERSION}')
+    return n
+
+def settle_run(store:ResultsStore, run_dir, status:str, error:str|None, duration:float|None=None) -> dict:
+    """Write the end of a run that did not finish by itself (failed, interrupted) into its results.json and the store: a
+    file still holding the runner's stub gets the metrics the store has of it."""
+    run_dir = Path(run_dir); p = run_dir/'results.json'
+    d = json.loads(p.read_text())
+    if d.get('status') == 'running':
+        m = store.metrics(run_id=d['run_id'])
+        d['metrics'] = [dict(method=r.method, metric=r.metric, seed=None if r.seed != r.seed else int(r.seed), value=r.value) for r in m.itertuples()]
+    for k in ('host', 'pid'): d.pop(k, None)
+    d.update(status=status, error=error, duration=duration)
+    _atomic_text(p, json.dumps(d, indent=1, default=str))
+    record_run(store, d, run_dir)
+    return d
+
+def _move_aside(path:Path) -> Path:
+    aside = path.with_name(f"{path.name}.corrupt-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+    for suf in ('', '-wal', '-shm'):
+        with contextlib.suppress(FileNotFoundError): os.replace(f'{path}{suf}', f'{aside}{suf}')
+    return aside
+
+def open_store(path=None, reports=None, create:bool=True, say=_say) -> ResultsStore|None:
+    """The results store, a cache of the results.json files under `reports/`. Missing, unreadable (moved aside first), empty,
+    of another version or holding fewer runs than the files: rebuilt from them, said in one line. Runs whose process died
+    are marked interrupted, in the store and in their results.json. None when there is no store, no file and not `create`."""
+    path = Path(path or default_store_path()); reports = Path(reports or reports_dir())
+    files = run_files(reports)
+    if not path.exists() and not files and not create: return None
+    why, st = None, None
+    if not path.exists(): why = 'missing'
+    else:
+        try:
+            st = ResultsStore(path)
+            have = {r for (r,) in st.execute('SELECT run_id FROM runs')}
+            version = st.execute('PRAGMA user_version')[0][0]
+            st.execute(_STUB_GIVES_WAY)
+        except sqlite3.DatabaseError as e:
+            st, why = None, f"unreadable ({str(e)[:80]}; moved aside to {_move_aside(path).name})"
+        else:
+            if version != STORE_VERSION: why = f"of another version ({version})"
+            elif set(files) - have: why = f"behind the files ({len(set(files) - have)} of {len(files)} runs missing)"
+    if st is None: st = ResultsStore(path); st.execute(_STUB_GIVES_WAY)
+    if why:
+        n = rebuild_store(st, reports, warn=say)
+        if files: say(f"kdrepro: results store {why}: rebuilt {path} from {n} of {len(files)} results.json files")
+    for rid, run_dir in st.execute("SELECT run_id, run_dir FROM runs WHERE status='interrupted'"):
+        p = Path(run_dir or '')/'results.json'
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            if run_dir and json.loads(p.read_text()).get('status') == 'running': settle_run(st, run_dir, 'interrupted', INTERRUPTED)
+    return st
+
+def start_record(store:ResultsStore, run_id:str, slug:str, params:dict, run_dir) -> dict:
+    "A run's first moment, before any kernel: a stub results.json (status running, this process) in its folder and the store's row made from it."
+    d = {'run_id': run_id, 'paper': slug, 'status': 'running', 'scale': params.get('scale'), 'seeds': [],
+         'fingerprint': {'params': params, 'params_hash': content_hash(params)},
+         'started': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'), 'duration': None,
+         'metrics': [], 'claims': [], 'notes': {}, 'error': None, 'host': socket.gethostname(), 'pid': os.getpid()}
+    _atomic_text(Path(run_dir)/'results.json', json.dumps(d, indent=1, default=str))
+    store.start_run(run_id, slug, d['fingerprint'], d['scale'], [], run_dir)      # one statement: the row carries this process's id at once
+    return d
