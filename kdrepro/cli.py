@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_cli.ipynb #f69489e0
 from __future__ import annotations
-import os, sys, json, signal, argparse
+import os, sys, json, signal, argparse, logging
 from pathlib import Path
 from .core import ParamError, reports_dir, describe_param
 from . import catalog
@@ -220,6 +220,10 @@ def main(argv=None) -> int:
     try: args = parser.parse_args(argv)
     except SystemExit as e: return int(e.code or 0)
     old = signal.signal(signal.SIGTERM, _sigterm) if args.cmd in ('run', 'sweep') else None
+    if old is not None:
+        # an interrupt cancels the notebook client's pending asyncio tasks; asyncio would log each one's traceback
+        # ("Task exception was never retrieved") when it is collected. The runner records the interruption itself.
+        logging.getLogger('asyncio').setLevel(logging.CRITICAL)
     try: return COMMANDS[args.cmd](args)
     except (UsageError, ParamError) as e:
         print(f"kdrepro {args.cmd}: error: {e}", file=sys.stderr); return 2
