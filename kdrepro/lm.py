@@ -19,8 +19,8 @@ from .train import Distiller
 __all__ = ['LEXNAMES', 'SPLITS', 'DIVERGENCES', 'wordnet_lexfiles', 'hash_split', 'wordnet_documents', 'lm_corpus',
            'lexfile_task', 'majority_rate', 'MarkovSource', 'llama_lm', 'mamba_lm', 'TopK', 'topk_of', 'topk_mass',
            'support_logprobs', 'divergence_per_position', 'masked_mean', 'token_divergence', 'topk_error',
-           'tokenize_texts', 'lm_logits', 'teacher_topk', 'smollm2_topk', 'shift_for_lm', 'lm_ce', 'LMDistiller',
-           'lm_data', 'lm_nll', 'text_bytes', 'bits_per_byte', 'kl_to_truth', 'generate']
+           'tokenize_texts', 'lm_logits', 'teacher_topk', 'smollm2_topk', 'shift_for_lm', 'lm_ce', 'topk_cache',
+           'LMDistiller', 'lm_data', 'lm_nll', 'text_bytes', 'bits_per_byte', 'kl_to_truth', 'generate']
 
 # %% ../nbs/16_lm.ipynb #96a583d7
 LEXNAMES = ('adj.all', 'adj.pert', 'adv.all', 'noun.Tops', 'noun.act', 'noun.animal', 'noun.artifact', 'noun.attribute',
@@ -102,19 +102,24 @@ def majority_rate(labels) -> float:
     labels = torch.as_tensor(labels)
     return labels.bincount().max().item() / len(labels)
 
-# %% ../nbs/16_lm.ipynb #340d3915
+# %% ../nbs/16_lm.ipynb #d351c5c2
 class MarkovSource:
-    "An order-`order` Markov source over tokens 1..`vocab_size`-1 (0 is BOS, never emitted), Dirichlet(`alpha`) rows."
-    def __init__(self, vocab_size:int=32, order:int=2, alpha:float=0.2, seed:int=0):
+    "An order-`order` Markov source over tokens 1..`vocab_size`-1 (0 is BOS, never emitted), Dirichlet(`alpha`) rows, mixed with an order-1 table by `backoff`."
+    def __init__(self, vocab_size:int=32, order:int=2, alpha:float=0.2, seed:int=0, backoff:float=0.0):
         for k, v, lo in (('vocab_size', vocab_size, 3), ('order', order, 1)):
             if not isinstance(v, int) or isinstance(v, bool) or v < lo: raise ValueError(f"MarkovSource: {k} must be an int >= {lo}, got {v!r}")
         if not (isinstance(alpha, (int, float)) and alpha > 0): raise ValueError(f"MarkovSource: alpha must be > 0, got {alpha!r}")
         if vocab_size**order > 2**22: raise ValueError(f"MarkovSource: {vocab_size}**{order} contexts is too many for a table")
-        self.vocab_size, self.order, self.alpha, self.seed = vocab_size, order, float(alpha), seed
-        rows = np.random.default_rng(seed).dirichlet([alpha]*(vocab_size - 1), size=vocab_size**order)
+        if not 0 <= backoff < 1: raise ValueError(f"MarkovSource: backoff must be in [0, 1), got {backoff!r}")
+        self.vocab_size, self.order, self.alpha, self.seed, self.backoff = vocab_size, order, float(alpha), seed, float(backoff)
+        g = np.random.default_rng(seed)
+        rows = g.dirichlet([alpha]*(vocab_size - 1), size=vocab_size**order)
+        if backoff:                                         # mix in an order-1 table: the part a small model learns first
+            first = g.dirichlet([alpha]*(vocab_size - 1), size=vocab_size)
+            rows = backoff*first[np.arange(vocab_size**order) % vocab_size] + (1 - backoff)*rows
         self.table = torch.tensor(np.concatenate([np.zeros((len(rows), 1)), rows], 1), dtype=torch.float64)  # [contexts, V]
 
-    def spec(self) -> dict: return {'kind': 'markov', 'vocab_size': self.vocab_size, 'order': self.order, 'alpha': self.alpha, 'seed': self.seed}
+    def spec(self) -> dict: return {'kind': 'markov', 'vocab_size': self.vocab_size, 'order': self.order, 'alpha': self.alpha, 'seed': self.seed, 'backoff': self.backoff}
 
     def context(self, seqs:torch.Tensor) -> torch.Tensor:
         "Context index of every position t >= order: the tokens t-order..t-1 read as a base-V number. Shape [n, L-order]."
@@ -286,7 +291,7 @@ def smollm2_topk(texts:list, k:int=32, max_len:int=128, batch_size:int=8) -> tup
     t, meta = teacher_topk(model, batch, k, batch_size, key)
     return batch, t, meta
 
-# %% ../nbs/16_lm.ipynb #3c165306
+# %% ../nbs/16_lm.ipynb #47a73f1f
 def shift_for_lm(batch:dict) -> tuple:
     "`(targets [n, L-1], mask [n, L-1])`: the token each position predicts and whether it is a real token."
     ids, mask = batch['input_ids'], batch.get('attention_mask')
@@ -299,10 +304,12 @@ def lm_ce(logits, batch) -> torch.Tensor:
     ce = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), tgt.reshape(-1), reduction='none').view_as(tgt)
     return masked_mean(ce, m)
 
-def _rows(t:TopK, idx) -> TopK: return TopK(t.values[idx], t.indices[idx], t.logz[idx])
+def topk_cache(t:TopK) -> dict:
+    "A `TopK` as the `teacher_cache` dict a `Distiller` takes (`logits` = the top-k values): plain tensors, so cache keys see them."
+    return {'logits': t.values, 'indices': t.indices, 'logz': t.logz}
 
 class LMDistiller(Distiller):
-    "Next-token CE (`w_ce`) + a token divergence (`kind`, `w_kd`) to a live teacher or a cached `TopK` (`teacher_cache={'logits': TopK}`)."
+    "Next-token CE (`w_ce`) + a token divergence (`kind`, `w_kd`) to a live teacher or cached outputs (`teacher_cache`: full logits, or `topk_cache(...)`)."
     def __init__(self, student, teacher=None, teacher_cache=None, kind:str='fkl', w_ce:float=0.0, w_kd:float=1.0,
                  T:float=1.0, alpha:float=0.1, beta:float=0.5):
         super().__init__(student, teacher, teacher_cache)
@@ -313,8 +320,9 @@ class LMDistiller(Distiller):
         "The teacher's outputs for the batch: `TopK` rows from the cache, or the live teacher's logits."
         if self.teacher_cache is not None:
             if idx is None: raise ValueError("a teacher cache needs the row indices (a kdrepro loader yields (x, y, idx))")
-            t = _rows(self.teacher_cache['logits'], idx.cpu())
-            return TopK(*(v.to(x['input_ids'].device) for v in t))
+            c, idx, dev = self.teacher_cache, idx.cpu(), x['input_ids'].device
+            if 'indices' in c: return TopK(c['logits'][idx].to(dev), c['indices'][idx].to(dev), c['logz'][idx].to(dev))
+            return c['logits'][idx].to(dev)
         if self.teacher is None: raise RuntimeError("LMDistiller needs a teacher or a teacher_cache")
         with torch.no_grad(): return self.teacher(**x).logits.float()
 
