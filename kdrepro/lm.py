@@ -172,7 +172,7 @@ def mamba_lm(vocab_size:int, d_model:int=64, n_layers:int=2, state_size:int=16) 
 register_model('llama', llama_lm, overwrite=True)
 register_model('mamba', mamba_lm, overwrite=True)
 
-# %% ../nbs/16_lm.ipynb #d61dd73a
+# %% ../nbs/16_lm.ipynb #cc57ede2
 class TopK(NamedTuple):
     "A teacher's top-k next-token outputs: `values` [.., k] (logits), `indices` [.., k] (token ids), `logz` [..] (full log-normaliser)."
     values: torch.Tensor
@@ -189,13 +189,19 @@ def topk_mass(t:TopK) -> torch.Tensor:
     "The teacher's full-softmax probability mass inside its top k, per position."
     return torch.exp(t.values.float() - t.logz.float()[..., None]).sum(-1)
 
+def _log_rest(l:torch.Tensor) -> torch.Tensor:
+    "log(1 - sum(exp(l))) over the last dim, computed stably (the log-mass outside the given tokens)."
+    return torch.log(-torch.expm1(torch.logsumexp(l, -1).clamp(max=-1e-7)))
+
 def support_logprobs(student_logits:torch.Tensor, teacher, T:float=1.0) -> tuple:
-    "`(log p_teacher, log q_student)` on a common support: the full vocabulary, or the teacher's top k renormalised there."
+    """`(log p_teacher, log q_student)` on a common support: the full vocabulary, or, for a `TopK` teacher, k + 1 buckets
+    (the teacher's k tokens with their true probabilities, then the rest of the vocabulary as one bucket)."""
     if T <= 0: raise ValueError(f"temperature T must be > 0, got {T!r}")
     if isinstance(teacher, TopK):
-        lt = F.log_softmax(teacher.values.float() / T, -1)
-        ls = torch.gather(student_logits.float() / T, -1, teacher.indices.long())
-        return lt, F.log_softmax(ls, -1)
+        if T != 1: raise ValueError("a top-k teacher needs T = 1: its normaliser at another temperature is unknown")
+        lt = teacher.values.float() - teacher.logz.float()[..., None]
+        ls = torch.gather(F.log_softmax(student_logits.float(), -1), -1, teacher.indices.long())
+        return torch.cat([lt, _log_rest(lt)[..., None]], -1), torch.cat([ls, _log_rest(ls)[..., None]], -1)
     if teacher.shape != student_logits.shape: raise ValueError(f"teacher logits {tuple(teacher.shape)} and student logits {tuple(student_logits.shape)} differ in shape")
     return F.log_softmax(teacher.float() / T, -1), F.log_softmax(student_logits.float() / T, -1)
 
