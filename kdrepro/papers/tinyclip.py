@@ -19,8 +19,8 @@ from ..multimodal import text_embeddings, retrieval_at_k, zero_shot_accuracy
 
 # %% auto #0
 __all__ = ['BLOCK_TEMPLATE', 'METHODS', 'METHOD_SETUP', 'TinyCLIPNet', 'affinity_mimicking', 'front_channels', 'inherit_weights',
-           'TinyCLIPDistiller', 'emoji_pairs', 'embed', 'clip_metrics', 'train_epochs', 'teacher_state',
-           'train_teacher', 'student_run', 'retrieval_teacher_quality']
+           'augment_images', 'TinyCLIPDistiller', 'emoji_pairs', 'embed', 'clip_metrics', 'train_epochs',
+           'teacher_state', 'train_teacher', 'student_run', 'retrieval_teacher_quality']
 
 # %% ../../nbs/papers/10_tinyclip.ipynb #552e9a3e
 class TinyCLIPNet(nn.Module):
@@ -87,16 +87,28 @@ def inherit_weights(student, teacher, channels=None) -> list:
     return channels
 
 # %% ../../nbs/papers/10_tinyclip.ipynb #f6047747
+def augment_images(img:torch.Tensor, pad:int=4) -> torch.Tensor:
+    "A random shift of up to `pad` pixels (one per batch, replicate padding) and a random horizontal flip per image (global RNG)."
+    if pad < 0: raise ValueError(f"pad must be >= 0, got {pad}")
+    h, w = img.shape[-2:]
+    x = F.pad(img, (pad,)*4, mode='replicate') if pad else img
+    i, j = (int(v) for v in torch.randint(0, 2*pad + 1, (2,)))
+    x = x[..., i:i + h, j:j + w]
+    flip = torch.rand(img.shape[0], device=img.device) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
 class TinyCLIPDistiller(Distiller):
     "Train a `TinyCLIPNet` with `alpha` x affinity mimicking (teacher embeddings by sample index) + `(1 - alpha)` x the CLIP loss."
-    def __init__(self, student:TinyCLIPNet, teacher_emb:dict|None=None, alpha:float=1.0, tau:float=0.07):
+    def __init__(self, student:TinyCLIPNet, teacher_emb:dict|None=None, alpha:float=1.0, tau:float=0.07, augment:bool=False):
         super().__init__(student)
         if not 0 <= alpha <= 1: raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         if alpha > 0 and (teacher_emb is None or not {'image', 'text'} <= set(teacher_emb)):
             raise ValueError("affinity mimicking (alpha > 0) needs the teacher's 'image' and 'text' embeddings")
-        self.t_emb, self.alpha, self.tau = teacher_emb, alpha, tau
+        if augment and alpha > 0: raise ValueError("augment is for CLIP-loss training only: the teacher's embeddings are of the un-augmented images")
+        self.t_emb, self.alpha, self.tau, self.augment = teacher_emb, alpha, tau, augment
 
     def losses(self, x, y, idx=None):
+        if self.augment and self.training: x = {**x, 'image': augment_images(x['image'])}
         si, st = self.student(x)
         out = {}
         if self.alpha < 1: out['clip'] = (1 - self.alpha) * clip_contrastive(si, st, temperature=self.tau)
@@ -175,17 +187,17 @@ def train_epochs(dist:Distiller, data, epochs:int, lr:float=3e-3, batch_size:int
 
 # %% ../../nbs/papers/10_tinyclip.ipynb #42950481
 def teacher_state(data, width:int=32, dim:int=64, epochs:int=20, lr:float=3e-3, wd:float=0.2, tau:float=0.07, batch_size:int=64,
-                  seed:int=0, device=None) -> dict:
-    "Train the CLIP teacher (`TinyCLIPNet` of `width`) with the CLIP loss on `data`; return its state dict (for `cached_call`)."
+                  seed:int=0, device=None, augment:bool=False) -> dict:
+    "Train the CLIP teacher (`TinyCLIPNet` of `width`) with the CLIP loss on `data` (images augmented if `augment`); return its state dict (for `cached_call`)."
     set_seed(seed); m = TinyCLIPNet(width, dim)
-    train_epochs(TinyCLIPDistiller(m, alpha=0.0, tau=tau), data, epochs, lr, batch_size, seed, wd, device=device)
+    train_epochs(TinyCLIPDistiller(m, alpha=0.0, tau=tau, augment=augment), data, epochs, lr, batch_size, seed, wd, device=device)
     return {k: v.detach().cpu() for k, v in m.state_dict().items()}
 
 def train_teacher(data, width:int=32, dim:int=64, epochs:int=20, lr:float=3e-3, wd:float=0.2, tau:float=0.07, batch_size:int=64,
-                  seed:int=0, device=None):
+                  seed:int=0, device=None, augment:bool=False):
     "The CLIP teacher trained by `teacher_state`, from the cache when the same call was made before. Returns (model, meta)."
     sd, meta = cached_call(teacher_state, name=f'tinyclip teacher w{width}', data=data, width=width, dim=dim, epochs=epochs, lr=lr,
-                           wd=wd, tau=tau, batch_size=batch_size, seed=seed, device=None if device is None else torch.device(device))
+                           wd=wd, tau=tau, batch_size=batch_size, seed=seed, device=None if device is None else torch.device(device), augment=augment)
     m = TinyCLIPNet(width, dim); m.load_state_dict(sd)
     return m.eval(), meta
 
