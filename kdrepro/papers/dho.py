@@ -19,8 +19,8 @@ from ..evaluate import accuracy
 
 # %% auto #0
 __all__ = ['METHODS', 'ALPHAS', 'BETAS', 'DualHeadStudent', 'dho_losses', 'mix_probs', 'select_mix', 'gradient_conflict',
-           'fit_semi', 'head_logits', 'semi_splits', 'train_teacher', 'cached_teacher_logits', 'train_semi',
-           'student_run', 'tuning_grids']
+           'fit_semi', 'head_logits', 'teacher_split', 'semi_splits', 'train_teacher', 'cached_teacher_logits',
+           'train_semi', 'student_run', 'tuning_grids']
 
 # %% ../../nbs/papers/53_dho.ipynb #5b614627
 METHODS = ['ce', 'kd', 'dho']
@@ -153,21 +153,30 @@ def head_logits(model:DualHeadStudent, x, batch_size:int=1000, device=None):
     return torch.cat([o[0] for o in outs]).cpu(), torch.cat([o[1] for o in outs]).cpu()
 
 # %% ../../nbs/papers/53_dho.ipynb #6bde808a
-def semi_splits(n_labeled:int, n_unlabeled:int, n_val:int, data_seed:int=0, full=None) -> dict:
-    "Disjoint class-stratified subsets of the Fashion-MNIST training split: {'labeled', 'unlabeled', 'val'} (TensorData)."
+def teacher_split(n:int, full=None, data_seed:int=100):
+    "A class-stratified subset of `n` Fashion-MNIST training images for the teacher alone (its indices in `meta['indices']`)."
     full = full if full is not None else load('fashion_mnist', 'train')
-    if n_labeled + n_unlabeled + n_val > len(full):
-        raise ValueError(f"n_labeled + n_unlabeled + n_val = {n_labeled + n_unlabeled + n_val} exceeds the {len(full)} training images")
-    y = full.y.numpy(); rest = np.arange(len(full)); out = {}
+    pick = stratified_indices(full.y.numpy(), n, seed=data_seed)
+    out = full.subset(torch.as_tensor(pick)); out.meta['indices'] = torch.as_tensor(pick)
+    return out
+
+def semi_splits(n_labeled:int, n_unlabeled:int, n_val:int, data_seed:int=0, full=None, exclude=None) -> dict:
+    "Disjoint class-stratified subsets of the Fashion-MNIST training split outside the indices `exclude` (the teacher's images): {'labeled', 'unlabeled', 'val'}."
+    full = full if full is not None else load('fashion_mnist', 'train')
+    rest = np.setdiff1d(np.arange(len(full)), np.asarray([] if exclude is None else exclude, dtype=int))
+    if n_labeled + n_unlabeled + n_val > len(rest):
+        raise ValueError(f"n_labeled + n_unlabeled + n_val = {n_labeled + n_unlabeled + n_val} exceeds the {len(rest)} training images left to the student")
+    y = full.y.numpy(); out = {}
     for k, (name, n) in enumerate([('labeled', n_labeled), ('unlabeled', n_unlabeled), ('val', n_val)]):
         pick = rest[stratified_indices(y[rest], n, seed=data_seed + k)]
         out[name] = full.subset(torch.as_tensor(pick)); out[name].meta['indices'] = torch.as_tensor(pick)
         rest = np.setdiff1d(rest, pick)
     return out
 
-def train_teacher(width:int, n:int, epochs:int, lr:float=0.05, batch_size:int=64, seed:int=0, device=None) -> tuple:
-    "The Fashion-MNIST SmallCNN teacher of `width` trained on `n` training images (all for n >= 60000) through `cached_fit`: `(model, meta)`."
-    data = load('fashion_mnist', 'train', n=None if n >= 60000 else n, seed=0)
+def train_teacher(width:int, n:int, epochs:int, lr:float=0.05, batch_size:int=64, seed:int=0, device=None, data=None) -> tuple:
+    """The Fashion-MNIST SmallCNN teacher of `width` trained through `cached_fit`: `(model, meta)`; on `data` if given
+    (the held-out `teacher_split`), else on `n` training images (all for n >= 60000, the suite's shared teacher)."""
+    if data is None: data = load('fashion_mnist', 'train', n=None if n >= 60000 else n, seed=0)
     return cached_fit(lambda: SmallCNN(width=width), data, seed, batch_size=batch_size, name=f'fashion_mnist teacher w{width}',
                       device=device, epochs=epochs, lr=lr)
 
