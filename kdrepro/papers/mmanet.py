@@ -20,9 +20,9 @@ from ..multimodal import (paired_digits, MultimodalNet, ModalityDropout, combina
 
 # %% auto #0
 __all__ = ['KD_KINDS', 'METHODS', 'METHOD_LABELS', 'entropy_weights', 'mad_loss', 'label_distribution', 'distribution_kl',
-           'mar_candidates', 'weak_set', 'rows_in', 'combination_logits', 'combination_accuracy', 'MMANetDistiller',
-           'make_net', 'train_teacher', 'teacher_fused_outputs', 'cached_teacher_outputs', 'student_run',
-           'student_result', 'noise_pilot', 'pick_noise']
+           'mar_candidates', 'weak_set', 'rows_in', 'combination_logits', 'combination_accuracy',
+           'regularization_trunk', 'MMANetDistiller', 'make_net', 'train_teacher', 'teacher_fused_outputs',
+           'cached_teacher_outputs', 'student_run', 'student_result', 'noise_pilot', 'pick_noise']
 
 # %% ../../nbs/papers/05_mmanet.ipynb #8241cc67
 def entropy_weights(logits:torch.Tensor, T:float=1.0) -> torch.Tensor:
@@ -109,11 +109,17 @@ def combination_accuracy(net:MultimodalNet, data, combos=None, device=None) -> d
 # %% ../../nbs/papers/05_mmanet.ipynb #14b485bf
 KD_KINDS = (None, 'sp', 'mad')
 
+def regularization_trunk(dim:int, n_classes:int, depth:int=2) -> nn.Module:
+    "MAR's regularization network: `depth` separate Linear-ReLU layers on the fused features, then its own classifier (training only)."
+    layers = []
+    for _ in range(depth): layers += [nn.Linear(dim, dim), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(dim, n_classes))
+
 class MMANetDistiller(Distiller):
     "Modality dropout + optional SP/MAD towards a full-modality teacher (`kd`, weight `kd_weight`) + optional MAR (weight `mar_weight`) on mined weak combinations."
     def __init__(self, student:MultimodalNet, teacher=None, teacher_cache:dict|None=None, kd:str|None='mad', kd_weight:float=1920.0,
                  mar_weight:float=0.0, p_missing:float=0.5, seed:int=0, val_data=None, mine_epochs:int=3, steps_per_epoch:int|None=None,
-                 along:str='row', mine_from:int=2):
+                 along:str='row', mine_from:int=2, kd_begin:int=0, reg_depth:int=2):
         if kd not in KD_KINDS: raise ValueError(f"kd must be one of {KD_KINDS}, got {kd!r}")
         if not 0 <= p_missing < 1: raise ValueError(f"p_missing must be in [0, 1), got {p_missing!r}")
         if kd is not None and (teacher_cache is None or not {'logits', 'feat'} <= set(teacher_cache)):
@@ -123,11 +129,13 @@ class MMANetDistiller(Distiller):
             if not isinstance(mine_epochs, int) or not 1 <= mine_from <= mine_epochs:
                 raise ValueError(f"need 1 <= mine_from <= mine_epochs, got mine_from={mine_from!r}, mine_epochs={mine_epochs!r}")
             if not steps_per_epoch: raise ValueError("MAR needs steps_per_epoch (len of the training loader) to find epoch ends")
+        if kd_begin < 0 or reg_depth < 0: raise ValueError(f"kd_begin and reg_depth must be >= 0, got {kd_begin!r}, {reg_depth!r}")
         super().__init__(student, None, teacher_cache if kd is not None else None)
         self.kd, self.kd_weight, self.mar_weight, self.p_missing, self.along = kd, kd_weight, mar_weight, p_missing, along
         self.gen = torch.Generator().manual_seed(seed)
         self.val_data, self.mine_epochs, self.mine_from, self.steps_per_epoch = val_data, mine_epochs, mine_from, steps_per_epoch
-        self.reg = nn.Linear(student.out_dim, student.fc.out_features) if mar_weight > 0 else None   # the regularization head
+        self.kd_begin = kd_begin                       # training steps with CE only before SP/MAD start (official begin_epoch)
+        self.reg = regularization_trunk(student.out_dim, student.fc.out_features, reg_depth) if mar_weight > 0 else None
         self.candidates = mar_candidates(student.modalities)
         self.distances = {c: 0.0 for c in self.candidates}
         self.weak, self.mining_log, self._step = None, [], 0
@@ -159,7 +167,7 @@ class MMANetDistiller(Distiller):
         pm = random_present(len(y), len(net.modalities), self.p_missing, self.gen, y.device)
         feat = net.features(x, pm)
         out = {'ce': F.cross_entropy(net.fc(feat), y)}
-        if self.kd is not None:
+        if self.kd is not None and self._step > self.kd_begin:
             if idx is None: raise ValueError("the teacher cache needs sample indices (use a kdrepro loader)")
             i = idx.cpu()
             tf, tl = self.teacher_cache['feat'][i].to(feat.device), self.teacher_cache['logits'][i].to(feat.device)
@@ -201,7 +209,7 @@ def cached_teacher_outputs(teacher, data, device=None) -> tuple:
 
 def student_run(method:str, seed:int, train_data, val_data, tests:dict, teacher_cache:dict|None, width:int=8, dim:int=64,
                 epochs:int=6, lr:float=0.1, batch_size:int=64, p_missing:float=0.5, kd_weight:float=1.92, mar_weight:float=0.5,
-                mine_epochs:int=3, mine_from:int=2, device=None) -> dict:
+                mine_epochs:int=3, mine_from:int=2, kd_begin:float=0.0, reg_depth:int=2, device=None) -> dict:
     "Train the deployment network with `method` and `seed`; accuracies on every combination of each test split in `tests` ({name: data})."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     if method == 'mad_mar' and not 1 <= mine_epochs < epochs:
@@ -214,7 +222,8 @@ def student_run(method:str, seed:int, train_data, val_data, tests:dict, teacher_
     else:
         d = MMANetDistiller(net, None, teacher_cache, kd='sp' if method == 'sp' else 'mad', kd_weight=kd_weight,
                             mar_weight=mar_weight if method == 'mad_mar' else 0.0, p_missing=p_missing, seed=seed,
-                            val_data=val_data, mine_epochs=mine_epochs, steps_per_epoch=len(dl), mine_from=mine_from)
+                            val_data=val_data, mine_epochs=mine_epochs, steps_per_epoch=len(dl), mine_from=mine_from,
+                            kd_begin=round(kd_begin * len(dl)), reg_depth=reg_depth)
     t0, hist, diverged = time.time(), None, None
     try: hist = fit(d, dl, epochs=epochs, lr=lr, device=device, progress=False, val_dl=val_data.loader(512))
     except NonFiniteLoss as e: diverged = str(e)     # a run that blows up is a result: its network is evaluated as it stands
