@@ -76,18 +76,21 @@ def _logits(model, x, device, bs=1000):
 
 
 def competitive_distill(teacher:nn.Module, student:nn.Module, pool_x, method:str='comd', rounds:int=4, student_epochs:int=2,
-                        teacher_epochs:int=1, hard_weight:float=4.0, judge:str='confidence', pool_y=None, batch_size:int=64,
+                        teacher_epochs:int=1, hard_weight:float=4.0, judge:str='confidence', pool_y=None, verify_y=None, batch_size:int=64,
                         lr:float=0.01, T:float=4.0, seed:int=0, test=None, val=None, device=None) -> list:
     """Run `rounds` rounds of `method` in METHODS on copies of `teacher` and `student`; return one record per round
     (disagreements, wins, optimizer steps, and with `test` / `val` the accuracy of both models after the round on
-    that (x, y) data) and the final models."""
+    that (x, y) data) and the final models. `comd` needs `verify_y` (the pool's reference answers, used only by the
+    judge that gates the teacher's update): the teacher learns from the student only on items where the student is
+    right and the teacher wrong."""
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     if judge not in JUDGES: raise ValueError(f"unknown judge {judge!r}; choose from {JUDGES}")
+    if method == 'comd' and verify_y is None: raise ValueError("method='comd' needs verify_y: the teacher learns only where the student is verifiably right")
     if rounds < 1 or hard_weight < 1: raise ValueError(f"rounds must be >= 1 and hard_weight >= 1, got {rounds}, {hard_weight}")
     device = torch.device(device or get_device())
     t, s = copy.deepcopy(teacher), copy.deepcopy(student)
     g = torch.Generator().manual_seed(int(seed))
-    n = len(pool_x); steps_s = student_epochs*math.ceil(n/batch_size); steps_t = teacher_epochs*math.ceil(n/batch_size)
+    n = len(pool_x); steps_s = student_epochs*math.ceil(n/batch_size)
     hist = []
     for r in range(rounds):
         tl, sl = _logits(t, pool_x, device), _logits(s, pool_x, device)
@@ -101,12 +104,13 @@ def competitive_distill(teacher:nn.Module, student:nn.Module, pool_x, method:str
             hard = a['teacher_wins']
             w = 1.0 + (hard_weight - 1.0)*hard.float()
             rec['loss_s'] = kd_phase(s, pool_x, tl, steps_s, weights=w, hard=hard, batch_size=batch_size, lr=lr, T=T, g=g, device=device)
-            if method == 'comd' and a['student_wins'].any():
-                win = a['student_wins']
-                target = torch.where(win[:, None], sl, tl)          # the student's answers where it won, the teacher's own elsewhere
-                wt = 1.0 + (hard_weight - 1.0)*win.float()
-                rec['loss_t'] = kd_phase(t, pool_x, target, steps_t, weights=wt, hard=win, batch_size=batch_size, lr=lr, T=T, g=g, device=device)
-                rec['steps'] += steps_t
+            if method == 'comd':
+                win = (sl.argmax(1) == verify_y) & (tl.argmax(1) != verify_y)   # verified: the student right, the teacher wrong
+                rec['teacher_learns'] = win.float().mean().item()
+                if win.any():                                                   # the teacher is tuned on these items only, for
+                    steps_t = teacher_epochs*math.ceil(int(win.sum())/batch_size)   # `teacher_epochs` passes over them
+                    rec['loss_t'] = kd_phase(t, pool_x, sl, steps_t, weights=win.float(), hard=win, batch_size=batch_size, lr=lr, T=T, g=g, device=device)
+                    rec['steps'] += steps_t
         for pre, d in (('', test), ('val_', val)):
             if d is not None: rec.update({f'{pre}student_acc': accuracy(_logits(s, d[0], device), d[1]), f'{pre}teacher_acc': accuracy(_logits(t, d[0], device), d[1])})
         hist.append(rec)
@@ -115,11 +119,11 @@ def competitive_distill(teacher:nn.Module, student:nn.Module, pool_x, method:str
 # %% ../../nbs/papers/28_comd.ipynb #730ad22c
 ROUND_KEYS = ('disagree', 'teacher_wins', 'student_wins', 'steps', 'student_acc', 'teacher_acc', 'val_student_acc', 'val_teacher_acc')
 
-def comd_run(teacher, student, pool_x, method, rounds, student_epochs, teacher_epochs, hard_weight, judge, pool_y, lr, T, seed,
+def comd_run(teacher, student, pool_x, method, rounds, student_epochs, teacher_epochs, hard_weight, judge, pool_y, verify_y, lr, T, seed,
              val_x, val_y, test_x, test_y, batch_size=64, device=None) -> dict:
     "`competitive_distill` as a dict of tensors: the per-round records (one tensor per key of ROUND_KEYS) and both final state dicts."
     hist, t, s = competitive_distill(teacher, student, pool_x, method, rounds, student_epochs, teacher_epochs, hard_weight, judge, pool_y,
-                                     batch_size=batch_size, lr=lr, T=T, seed=seed, test=(test_x, test_y), val=(val_x, val_y), device=device)
+                                     verify_y=verify_y, batch_size=batch_size, lr=lr, T=T, seed=seed, test=(test_x, test_y), val=(val_x, val_y), device=device)
     out = {k: torch.tensor([float(h[k]) for h in hist]) for k in ROUND_KEYS}
     out.update({f't.{k}': v for k, v in t.state_dict().items()}); out.update({f's.{k}': v for k, v in s.state_dict().items()})
     return out
