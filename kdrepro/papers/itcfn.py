@@ -17,8 +17,9 @@ from ..multimodal import (paired_digits, ModalityEncoder, MODALITY_SHAPES, prese
                                 evaluate_combinations, combo_name)
 
 # %% auto #0
-__all__ = ['MODALITIES', 'METHODS', 'LR_GRID', 'CoAttentionFusion', 'FeatureGenerator', 'complete', 'ITCFN', 'incomplete_mask',
-           'ITCFNTrainer', 'conditions', 'method_run', 'val_score']
+__all__ = ['MODALITIES', 'METHODS', 'LR_GRID', 'TOKEN_GRID', 'CONCAT_LR_GRID', 'CoAttentionFusion', 'FeatureGenerator',
+           'complete', 'ITCFN', 'incomplete_mask', 'ITCFNTrainer', 'conditions', 'method_run', 'tuning_grid',
+           'val_score']
 
 # %% ../../nbs/papers/49_itcfn.ipynb #5184a2ea
 MODALITIES = ('image', 'audio', 'lowres')
@@ -80,7 +81,7 @@ def complete(feats:torch.Tensor, present:torch.Tensor, generated:torch.Tensor|No
 
 # %% ../../nbs/papers/49_itcfn.ipynb #eb233294
 class ITCFN(nn.Module):
-    "Encoders, missing-feature handling (`generate` or `zero`), fusion (`coattention` or `concat`) and a linear head."
+    "Encoders, missing-feature handling (`generate` or `zero`), fusion (`coattention` or `concat`) and a two-layer MLP head (the official code: a DenseNet head)."
     def __init__(self, modalities=MODALITIES, n_classes:int=10, dim:int=64, width:int=8, fusion:str='coattention',
                  missing:str='generate', token_dim:int=1, hidden:int=128, shapes:dict|None=None):
         super().__init__()
@@ -91,7 +92,7 @@ class ITCFN(nn.Module):
         self.encoders = nn.ModuleDict({m: ModalityEncoder(shapes[m], dim, width) for m in self.modalities})
         self.generator = FeatureGenerator(self.modalities, dim, hidden) if missing == 'generate' else None
         self.fusion = CoAttentionFusion(len(self.modalities), dim, token_dim) if fusion == 'coattention' else None
-        self.fc = nn.Linear(len(self.modalities) * dim, n_classes)
+        self.fc = nn.Sequential(nn.Linear(len(self.modalities) * dim, dim), nn.ReLU(), nn.Linear(dim, n_classes))   # nonlinear, shared by every method
 
     def parts(self, x:dict, present=None) -> tuple:
         "`(logits, feats [B, M, dim], generated [B, M, dim] or None)` under `present` `[B, M]` (None = all present)."
@@ -170,7 +171,14 @@ def method_run(method:str, seed:int, train, tests:dict, p_incomplete:float=0.3, 
     return out
 
 # %% ../../nbs/papers/49_itcfn.ipynb #818e2f25
-LR_GRID = (1e-3, 3e-3)       # Adam learning rates searched on validation (every method)
+LR_GRID = (1e-3, 3e-3)       # Adam learning rates searched on validation (co-attention methods, with TOKEN_GRID)
+TOKEN_GRID = (1, 8)          # co-attention token sizes searched on validation (official: 1)
+CONCAT_LR_GRID = (3e-4, 1e-3, 3e-3, 1e-2)   # concatenation has no token size: the same budget (4) goes to its learning rate
+
+def tuning_grid(method:str, small:bool=False) -> dict:
+    "Every method's validation grid, the same number of configurations for each: lr x token size for co-attention, lr for concatenation; `small` keeps the first configuration."
+    g = ({'token_dim': list(TOKEN_GRID), 'lr': list(LR_GRID)} if METHODS[method]['fusion'] == 'coattention' else {'lr': list(CONCAT_LR_GRID)})
+    return {k: v[:1] for k, v in g.items()} if small else g
 
 def val_score(r:dict) -> float:
     "The selection score of a `method_run` result evaluated on `{'_val': val}`: mean validation accuracy over the test conditions."
