@@ -1382,4 +1382,7 @@ d = { 'settings': { 'branch': 'main',
                                'kdrepro.train.predict': ('train.html#predict', 'kdrepro/train.py'),
                                'kdrepro.train.teacher_outputs': ('train.html#teacher_outputs', 'kdrepro/train.py'),
                                'kdrepro.train.timed_fit': ('train.html#timed_fit', 'kdrepro/train.py'),
-                               'kdrepro.train.to_device': ('train.html#to_device', 'kdrepro/train.py')}}}
+                               'kdrepro.train.to_device': ('train.html#to_device', 'kdrepro/train.py')},
+            'kdrepro.weights': { 'kdrepro.weights.code_version': ('weights.html#code_version', 'kdrepro/weights.py'),
+                                 'kdrepro.weights.flat_state': ('weights.html#flat_state', 'kdrepro/weights.py'),
+                                 'kdrepro.weights.load_state': ('weights.html#load_state', 'kdrepro/weights.py')}}}
