@@ -10,6 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..core import content_hash
+from ..weights import flat_state, load_state
 
 SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[MASK]')
 PAD, UNK, CLS, MASK = range(4)
@@ -51,8 +52,8 @@ def mask_tokens(ids:torch.Tensor, attn:torch.Tensor, vocab_size:int, p:float=0.1
     return out, labels
 
 # %% auto #0
-__all__ = ['SPECIALS', 'PAD', 'UNK', 'CLS', 'MASK', 'words', 'WordVocab', 'mask_tokens', 'MLMNet', 'sd_loss', 'flat_state',
-           'load_state', 'pretrain', 'mlm_eval', 'CLSClassifier', 'accuracy_of', 'finetune']
+__all__ = ['SPECIALS', 'PAD', 'UNK', 'CLS', 'MASK', 'words', 'WordVocab', 'mask_tokens', 'MLMNet', 'sd_loss', 'pretrain',
+           'mlm_eval', 'CLSClassifier', 'accuracy_of', 'finetune']
 
 # %% ../../nbs/papers/34_sd_further_pretraining.ipynb #35b29897
 class MLMNet(nn.Module):
@@ -80,15 +81,6 @@ def sd_loss(student_h:torch.Tensor, teacher_h:torch.Tensor) -> torch.Tensor:
     return ((student_h - teacher_h.detach())**2).sum(-1).mean()
 
 # %% ../../nbs/papers/34_sd_further_pretraining.ipynb #d21d9572
-def flat_state(model:nn.Module) -> dict:
-    "A model's weights as flat `state.<name>` entries."
-    return {f'state.{k}': v.detach().clone() for k, v in model.state_dict().items()}
-
-def load_state(model:nn.Module, state:dict) -> nn.Module:
-    "Load the `state.<name>` entries of `state` into `model` (strict)."
-    model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith('state.')}, strict=True)
-    return model
-
 def pretrain(build:dict, data:dict, steps:int, lr:float=1e-3, batch_size:int=64, seed:int=0, init:dict|None=None,
              teacher:dict|None=None, w_sd:float=1.0, wd:float=0.01) -> dict:
     "Masked-LM pre-training from `init` (or random weights), plus self-distillation towards `teacher`'s [CLS] states when given."

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ..lm import (LMDistiller, TopK, MarkovSource, llama_lm, lm_data, kl_to_truth, lm_nll, shift_for_lm, masked_mean,
                         topk_cache, text_bytes, support_logprobs)
 from ..train import fit
-from ..core import content_hash
+from ..weights import flat_state, load_state, code_version
 
 def taid_target(s_logits:torch.Tensor, teacher, t:float) -> torch.Tensor:
     """TAID's target `log p_t`, p_t = softmax((1 - t) sg(z_S) + t z_T), over the full vocabulary; for a `TopK` teacher over
@@ -39,8 +39,8 @@ def taid_update(state:dict, loss:float, step:int, total:int, t_start:float=0.4, 
     return s
 
 # %% auto #0
-__all__ = ['METHODS', 'OFFICIAL', 'taid_target', 'taid_update', 'TAID', 'flat_state', 'load_state', 'make_distiller',
-           'code_version', 'train_lm', 'compact_vocab', 'to_compact']
+__all__ = ['METHODS', 'OFFICIAL', 'taid_target', 'taid_update', 'TAID', 'make_distiller', 'train_lm', 'compact_vocab',
+           'to_compact']
 
 # %% ../../nbs/papers/51_taid.ipynb #71d617da
 class TAID(LMDistiller):
@@ -77,15 +77,6 @@ class TAID(LMDistiller):
 METHODS = ('sft', 'fkl', 'rkl', 'tvd', 'skl', 'srkl', 'gjsd', 'taid')
 OFFICIAL = {'skl': {'alpha': 0.1}, 'srkl': {'alpha': 0.1}, 'gjsd': {'beta': 0.1}}     # the official code's defaults
 
-def flat_state(model:nn.Module) -> dict:
-    "A model's weights as flat `state.<name>` entries (a cached call returns one flat dict of tensors)."
-    return {f'state.{k}': v.detach().clone() for k, v in model.state_dict().items()}
-
-def load_state(model:nn.Module, out:dict) -> nn.Module:
-    "Load the `state.<name>` entries of a cached result into `model` (strict) and return it in eval mode."
-    model.load_state_dict({k[6:]: v for k, v in out.items() if k.startswith('state.')}, strict=True)
-    return model.eval()
-
 def make_distiller(method:str, student, teacher_cache:dict|None, total_steps:int, t_start:float=0.4, taid_alpha:float=5e-4,
                    taid_beta:float=0.99):
     "The distiller of `method` around `student`: SFT (cross-entropy), a divergence of `kdrepro.lm`, or TAID."
@@ -94,16 +85,11 @@ def make_distiller(method:str, student, teacher_cache:dict|None, total_steps:int
     if method == 'taid': return TAID(student, teacher_cache=teacher_cache, total_steps=total_steps, t_start=t_start, alpha=taid_alpha, beta=taid_beta)
     return LMDistiller(student, teacher_cache=teacher_cache, kind=method, w_ce=0.0, w_kd=1.0, **OFFICIAL.get(method, {}))
 
-def code_version() -> str:
-    "A hash of the code a training run calls (`kdrepro.lm` and this paper's exported module, in sync with the notebook): part of the cache key."
-    import inspect, importlib
-    return content_hash([inspect.getsource(importlib.import_module(m)) for m in ('kdrepro.lm', 'kdrepro.papers.taid')])
-
 def train_lm(method:str, seed:int, train:dict, val:dict, teacher_cache:dict|None, build:dict, epochs:int, lr:float, batch_size:int,
              source:MarkovSource|None=None, t_start:float=0.4, taid_alpha:float=5e-4, taid_beta:float=0.99, code:str='') -> dict:
     """Train a Llama student (`build`: llama_lm's arguments) with `method`; after each epoch its validation score: the KL to the
     truth of `source` on `val` when given, else the NLL on `val`. Returns tensors (for the cache): weights, curve, steps, t trace.
-    `code` is not used in training: pass `code_version()` so that a cached run is keyed by the code it called, not only by this function."""
+    `code` is not used in training: pass `code_version('kdrepro.lm', 'kdrepro.papers.taid')` (`kdrepro.weights`) so that a cached run is keyed by the code it called, not only by this function."""
     score = (lambda m: kl_to_truth(m, source, val['input_ids'])) if source is not None else (lambda m: lm_nll(m, val)['nll'])
     torch.manual_seed(seed)
     student = llama_lm(**build)
