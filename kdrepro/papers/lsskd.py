@@ -16,14 +16,15 @@ from ..experiment import cached_fit
 from ..selfsup import rotations, joint_labels, aggregate_joint, StageHeads, predict_with, accuracy
 
 # %% auto #0
-__all__ = ['M', 'METHODS', 'BYOT_STAGES', 'SAD_STAGES', 'build_net', 'LayeredSD', 'aux_accuracies', 'objective', 'evaluate_net',
-           'head_outputs', 'tuning_grids']
+__all__ = ['M', 'METHODS', 'BYOT_STAGES', 'SAD_STAGES', 'HINT_RATIO', 'build_net', 'layered_forward', 'feature_l2', 'LayeredSD',
+           'aux_accuracies', 'objective', 'evaluate_net', 'head_outputs', 'tuning_grids']
 
 # %% ../../nbs/papers/39_lsskd.ipynb #256a586b
 M = 4   # rotations
 METHODS = ['ce', 'byot', 'sad', 'lsskd']
 BYOT_STAGES = ['stage1', 'stage2']            # the final classifier is BYOT's deepest "teacher"
 SAD_STAGES = ['stage1', 'stage2', 'stage3']   # one SAD head per stage
+HINT_RATIO = 0.1                              # L2 weight / KD weight (BYOT's defaults: 0.03 / 0.3)
 
 def build_net(method:str, n_classes:int=10, width:int=8) -> nn.Module:
     "The network of `method`: a SmallCNN backbone, with the auxiliary heads the method trains (none for 'ce')."
@@ -33,44 +34,67 @@ def build_net(method:str, n_classes:int=10, width:int=8) -> nn.Module:
     if method == 'byot': return StageHeads(bb, BYOT_STAGES, n_out=n_classes)
     return StageHeads(bb, SAD_STAGES, n_out=n_classes*M)
 
+def layered_forward(net:StageHeads, x) -> tuple:
+    """One pass of a `StageHeads` SmallCNN: `(final logits, final embedding e, [pooled branch feature h_l], [auxiliary logits a_l])`,
+    the auxiliary lists in stage order. The same logits as `net.all_logits(x)`; the features are what the L2 terms compare."""
+    bb, feats, f = net.backbone, {}, x
+    for i in range(len(bb.channels)):
+        f = getattr(bb, f'stage{i+1}')(f); feats[f'stage{i+1}'] = f
+    e = bb.embed(bb.pool(f).flatten(1))
+    hs, zs = [], []
+    for a, s in zip(net.aux, net.stages):
+        g = feats[s]
+        h = F.relu(a['bn'](F.conv2d(g, a['conv'].weight, stride=2 if min(g.shape[-2:]) > net.min_size else 1, padding=1))).mean((-2, -1))
+        hs.append(h); zs.append(a['fc'](h))
+    return bb.fc(e), e, hs, zs
+
+def feature_l2(hs, e) -> torch.Tensor:
+    "Σ_l mean squared error between each branch feature h_l and the detached final embedding e (the target)."
+    t = e.detach()
+    return sum(F.mse_loss(h, t) for h in hs)
+
 class LayeredSD(Distiller):
-    "Training objective of `method`: 'ce', 'byot' (class-label auxiliary heads), 'sad' (SAD heads, CE only) or 'lsskd'."
-    def __init__(self, net:nn.Module, method:str, T:float=3.0, alpha:float=0.3):
+    """Training objective of `method`: 'ce', 'byot' (class-label auxiliary heads taught by the final classifier), 'sad'
+    (SAD heads, CE only) or 'lsskd' (SAD heads; final -> deepest SAD head -> ... -> shallowest, plus L2 feature terms)."""
+    def __init__(self, net:nn.Module, method:str, T:float=3.0, alpha:float=0.3, beta:float=1.0):
         if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
         if T <= 0: raise ValueError(f"T must be > 0, got {T}")
         if not 0 <= alpha <= 1: raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        super().__init__(net); self.method, self.T, self.alpha = method, T, alpha
+        if beta < 0: raise ValueError(f"beta must be >= 0, got {beta}")
+        super().__init__(net); self.method, self.T, self.alpha, self.beta = method, T, alpha, beta
 
     def losses(self, x, y, idx=None):
         net, m, T = self.student, self.method, self.T
         if m == 'ce': return {'ce': F.cross_entropy(net(x), y)}
         if m == 'byot':
-            out, aux = net.all_logits(x)
+            out, e, hs, aux = layered_forward(net, x)
             t = out.detach()
             return {'ce': F.cross_entropy(out, y),
                     'aux_ce': sum((1 - self.alpha)*F.cross_entropy(a, y) for a in aux),
-                    'aux_kd': sum(self.alpha*hinton_kd(a, t, T=T) for a in aux)}
-        out, aux = net.all_logits(rotations(x))
-        jl = joint_labels(y, M)
-        terms = {'ce': F.cross_entropy(out[::M], y), 'sad_ce': sum(F.cross_entropy(a, jl) for a in aux)}
+                    'aux_kd': sum(self.alpha*hinton_kd(a, t, T=T) for a in aux),
+                    'hint_l2': HINT_RATIO*self.alpha*feature_l2(hs, e)}
+        out, e, hs, aux = layered_forward(net, rotations(x))
+        f, jl = out[::M], joint_labels(y, M)
+        terms = {'ce': F.cross_entropy(f, y), 'sad_ce': sum(F.cross_entropy(a, jl) for a in aux)}
         if m == 'lsskd':
-            terms['stage_kd'] = sum(hinton_kd(aux[l], aux[l + 1].detach(), T=T) for l in range(len(aux) - 1))
-            terms['final_kd'] = hinton_kd(out[::M], aggregate_joint(aux[-1], M).detach(), T=T)
+            b = self.beta
+            terms['final_kd'] = b*hinton_kd(aggregate_joint(aux[-1], M), f.detach(), T=T)      # final classifier -> deepest SAD head
+            terms['stage_kd'] = b*sum(hinton_kd(aux[l], aux[l + 1].detach(), T=T) for l in range(len(aux) - 1))  # deeper -> shallower
+            terms['feat_l2'] = HINT_RATIO*b*feature_l2(hs, e)
         return terms
 
 def aux_accuracies(net:nn.Module, method:str, dl, device=None) -> dict:
     "Test accuracy of each auxiliary head (SAD heads read by aggregation over the rotations); empty for 'ce'."
     if method == 'ce': return {}
-    n = len(net.stages)
     if method == 'byot': fns = {s: (lambda x, l=l: net.all_logits(x)[1][l]) for l, s in enumerate(net.stages)}
     else: fns = {s: (lambda x, l=l: aggregate_joint(net.all_logits(rotations(x))[1][l], M)) for l, s in enumerate(net.stages)}
     return {s: accuracy(*predict_with(f, net, dl, device)) for s, f in fns.items()}
 
 # %% ../../nbs/papers/39_lsskd.ipynb #cf1f67e8
-def objective(method:str, n_classes:int=10, width:int=8, T:float=3.0, alpha:float=0.3):
+def objective(method:str, n_classes:int=10, width:int=8, T:float=3.0, alpha:float=0.3, beta:float=1.0):
     "A builder of `method`'s network wrapped in its objective, for `experiment.cached_fit` (built under the run's seed)."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    return lambda: LayeredSD(build_net(method, n_classes=n_classes, width=width), method, T=T, alpha=alpha)
+    return lambda: LayeredSD(build_net(method, n_classes=n_classes, width=width), method, T=T, alpha=alpha, beta=beta)
 
 def evaluate_net(net:nn.Module, method:str, data, device=None) -> dict:
     "Accuracy on `data` of the deployed network (`acc`, the backbone alone) and of each auxiliary head (`aux`)."
@@ -80,7 +104,7 @@ def evaluate_net(net:nn.Module, method:str, data, device=None) -> dict:
 def head_outputs(net:nn.Module, method:str, data, device=None) -> dict:
     """`(logits, labels)` of every head of a trained `method` on `data`, as each is used in training: 'final' (class logits
     of the un-rotated images); for SAD heads 'stageK' (joint logits of the rotated rows, joint labels) and 'stageK agg'
-    (class logits aggregated over the rotations, the final classifier's target); for BYOT heads 'stageK' (class logits)."""
+    (class logits aggregated over the rotations, what the final classifier teaches); for BYOT heads 'stageK' (class logits)."""
     dl = data.loader(500)
     out = {'final': predict_with(net, net, dl, device)}
     if method == 'ce': return out
@@ -91,7 +115,8 @@ def head_outputs(net:nn.Module, method:str, data, device=None) -> dict:
         out[f'{s} agg'] = (aggregate_joint(z, M), y)
     return out
 
-def tuning_grids(lr:float=0.05) -> dict:
-    """Each method's tuning grid, two configurations each (at every scale): the distillation temperature
-    for BYOT and LSSKD, the learning rate for CE and the SAD heads without distillation."""
-    return {'ce': {'lr': [lr, 2*lr]}, 'byot': {'T': [1.0, 3.0]}, 'sad': {'lr': [lr, 2*lr]}, 'lsskd': {'T': [1.0, 3.0]}}
+def tuning_grids(lr:float=0.05, wd:float=5e-4) -> dict:
+    """Each method's tuning grid, four configurations each (at every scale): temperature × distillation weight for LSSKD
+    (β) and BYOT (α), learning rate × weight decay for CE and the SAD heads without distillation."""
+    opt = {'lr': [lr, 2*lr], 'wd': [wd, 4*wd]}
+    return {'ce': opt, 'byot': {'T': [1.0, 3.0], 'alpha': [0.3, 0.5]}, 'sad': dict(opt), 'lsskd': {'T': [1.0, 3.0], 'beta': [0.3, 1.0]}}
