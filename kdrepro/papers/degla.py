@@ -9,61 +9,19 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from ..scenes import hard_negatives, caption
-from ..retrieval import ImageTower, compositional_accuracy, zero_shot, retrieval_metrics, cosine
+from ..scenes import caption
+from ..retrieval import (TinyCLIP, encode_texts, contrastive_loss, ema_update, negative_captions, compositional_accuracy,
+                               zero_shot, retrieval_metrics, cosine)
 from ..weights import flat_state, load_state, code_version
 
 # %% auto #0
-__all__ = ['encode_texts', 'TextTower', 'TinyCLIP', 'contrastive_loss', 'anchor_loss', 'ema_update', 'train_clip',
-           'negative_captions', 'evaluate']
-
-# %% ../../nbs/papers/50_degla.ipynb #dg500007
-def encode_texts(tok, texts, max_len:int) -> tuple:
-    "`(ids, mask)` [n, max_len]: `<bos>` words `<eos>`, padded with `<pad>` (the packing of `scenes.scene_captions`)."
-    ids = torch.full((len(texts), max_len), tok.pad, dtype=torch.long)
-    for i, t in enumerate(texts):
-        s = [tok.bos] + tok.encode(t) + [tok.eos]
-        if len(s) > max_len: raise ValueError(f"{t!r} has {len(s)} tokens, more than max_len {max_len}")
-        ids[i, :len(s)] = torch.tensor(s)
-    return ids, (ids != tok.pad).long()
-
-class TextTower(nn.Module):
-    "Word + position embeddings, one transformer layer, masked mean pooling, projection to `dim`; unit-norm output."
-    def __init__(self, vocab_size:int, dim:int=32, width:int=32, heads:int=2, max_len:int=32):
-        super().__init__()
-        self.emb = nn.Embedding(vocab_size, width); self.pos = nn.Parameter(0.02*torch.randn(1, max_len, width))
-        self.layer = nn.TransformerEncoderLayer(width, heads, 2*width, dropout=0.0, batch_first=True, norm_first=True)
-        self.proj = nn.Linear(width, dim)
-    def forward(self, ids, mask):
-        h = self.layer(self.emb(ids) + self.pos[:, :ids.shape[1]], src_key_padding_mask=mask == 0)
-        m = mask.unsqueeze(-1).float()
-        return F.normalize(self.proj((h*m).sum(1)/m.sum(1)), dim=-1)
-
-class TinyCLIP(nn.Module):
-    "`ImageTower` + `TextTower` into a shared `dim`-space, and a learnable logit scale (initially 10)."
-    def __init__(self, vocab_size:int, dim:int=32, width:int=16, text_width:int=32, img_size:int=24, max_len:int=32):
-        super().__init__()
-        self.image = ImageTower(dim, width=width, img_size=img_size)
-        self.text = TextTower(vocab_size, dim, text_width, max_len=max_len)
-        self.log_scale = nn.Parameter(torch.tensor(math.log(10.0)))
-    def scale(self): return self.log_scale.exp().clamp(max=100.0)
+__all__ = ['anchor_loss', 'train_clip', 'evaluate']
 
 # %% ../../nbs/papers/50_degla.ipynb #dg500012
-def contrastive_loss(img, txt, scale, neg=None):
-    "Symmetric InfoNCE of unit-norm `img` [B, d] and `txt` [B, d]; `neg` [B, k, d]: extra negatives for each image's row."
-    logits = scale*img @ txt.T
-    t = torch.arange(len(img))
-    row = logits if neg is None else torch.cat([logits, scale*torch.einsum('bd,bkd->bk', img, neg)], 1)
-    return 0.5*(F.cross_entropy(row, t) + F.cross_entropy(logits.T, t))
-
 def anchor_loss(s_img, s_txt, t_img, t_txt):
     "Self-distillation anchor: mean squared distance of the student's embeddings to the (frozen, EMA) teacher's."
     return ((s_img - t_img)**2).sum(-1).mean() + ((s_txt - t_txt)**2).sum(-1).mean()
 
-@torch.no_grad()
-def ema_update(teacher:nn.Module, student:nn.Module, decay:float):
-    "teacher <- decay * teacher + (1 - decay) * student, parameter by parameter."
-    for pt, ps in zip(teacher.parameters(), student.parameters()): pt.mul_(decay).add_(ps.detach(), alpha=1 - decay)
 
 # %% ../../nbs/papers/50_degla.ipynb #dg500017
 def train_clip(build:dict, seed:int, images, ids, mask, steps:int, lr:float, batch_size:int=64, neg_ids=None, neg_mask=None,
@@ -98,15 +56,6 @@ def train_clip(build:dict, seed:int, images, ids, mask, steps:int, lr:float, bat
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
         if teacher is not None: ema_update(teacher, m, ema_decay)
     return {**flat_state(m), 'steps': torch.tensor(steps)}
-
-def negative_captions(truth:list, captions:list, k:int, seed:int, grid:int) -> list:
-    "For each scene, `k` one-attribute hard negatives in the template of its caption (the last repeated if fewer exist)."
-    rng = np.random.default_rng([seed, 50]); out = []
-    for s, c in zip(truth, captions):
-        negs = [h['caption'] for h in hard_negatives(s, rng, grid, k, template=int(c.startswith('there is')))]
-        if not negs: raise ValueError(f"scene {s} has no hard negative")
-        out.append(negs + [negs[-1]]*(k - len(negs)))
-    return out
 
 @torch.no_grad()
 def evaluate(m:TinyCLIP, ev:dict) -> dict:
