@@ -16,7 +16,7 @@ from .scenes import hard_negatives
 # %% auto #0
 __all__ = ['rank_of_truth', 'retrieval_metrics', 'cosine', 'zero_shot', 'compositional_accuracy', 'maxsim', 'ImageTower',
            'mean_pool', 'MiniLMTower', 'CrossEncoder', 'alternative_captions', 'emoji_caption_sets', 'encode_texts',
-           'TextTower', 'TinyCLIP', 'contrastive_loss', 'ema_update', 'negative_captions']
+           'TextTower', 'TinyCLIP', 'contrastive_loss', 'ema_update', 'negative_captions', 'load_image_text']
 
 # %% ../nbs/18_retrieval.ipynb #b4e847b8
 def _as_sim(sim) -> torch.Tensor:
@@ -232,4 +232,48 @@ def negative_captions(truth:list, captions:list, k:int, seed:int, grid:int) -> l
         if not negs: raise ValueError(f"scene {s} has no hard negative")
         out.append(negs + [negs[-1]]*(k - len(negs)))
     return out
+
+
+# %% ../nbs/18_retrieval.ipynb #7214b3aa
+def _karpathy_file(root) -> 'Path':
+    from pathlib import Path
+    for name in ('dataset_flickr30k.json', 'dataset_coco.json'):
+        if (Path(root)/name).exists(): return Path(root)/name
+    raise DataUnavailable(f"no dataset_flickr30k.json or dataset_coco.json (Karpathy splits) in {root}")
+
+def load_image_text(root, fmt:str='karpathy', split:str='test', size:int=224, n:int|None=None) -> dict:
+    "Images [n, 3, size, size] in [0, 1], their captions (list of lists) and ids from a local COCO or Karpathy-split (Flickr30k / COCO) folder."
+    from pathlib import Path
+    import json
+    from PIL import Image
+    root = Path(root)
+    if fmt not in ('coco', 'karpathy'): raise ValueError(f"fmt must be 'coco' or 'karpathy', got {fmt!r}")
+    if not root.is_dir(): raise DataUnavailable(f"data_root {root} is not a directory")
+    if n is not None and (not isinstance(n, int) or n < 1): raise ValueError(f"n must be a positive int or None, got {n!r}")
+    if fmt == 'coco':
+        if split not in ('train', 'val'): raise ValueError(f"COCO split must be 'train' or 'val', got {split!r}")
+        f = root/'annotations'/f'captions_{split}2017.json'
+        if not f.exists(): raise DataUnavailable(f"COCO captions file {f} not found")
+        d = json.loads(f.read_text())
+        if not {'images', 'annotations'} <= set(d): raise ValueError(f"{f} is not a COCO captions file (needs 'images' and 'annotations')")
+        caps = {}
+        for a in d['annotations']: caps.setdefault(a['image_id'], []).append(a['caption'].strip())
+        items = [(im['id'], root/f'{split}2017'/im['file_name'], caps.get(im['id'], [])) for im in d['images']]
+    else:
+        if split not in ('train', 'val', 'test'): raise ValueError(f"Karpathy split must be 'train', 'val' or 'test', got {split!r}")
+        f = _karpathy_file(root); d = json.loads(f.read_text())
+        if 'images' not in d or (d['images'] and 'sentences' not in d['images'][0]): raise ValueError(f"{f} is not a Karpathy split file (needs images[].sentences)")
+        folder = 'flickr30k-images' if f.name == 'dataset_flickr30k.json' else None
+        want = {'train', 'restval'} if split == 'train' else {split}
+        items = [(im.get('imgid', im['filename']), root/(folder or im.get('filepath', ''))/im['filename'], [s['raw'].strip() for s in im['sentences']])
+                 for im in d['images'] if im['split'] in want]
+    items = [it for it in items if it[2]][:n]
+    if not items: raise ValueError(f"no captioned images for split {split!r} in {f}")
+    missing = [str(p) for _, p, _ in items if not p.exists()]
+    if missing: raise DataUnavailable(f"{len(missing)} image file(s) missing, e.g. {missing[0]}")
+    def img(p):
+        a = np.asarray(Image.open(p).convert('RGB').resize((size, size), Image.BICUBIC), dtype=np.float32) / 255.0
+        return torch.from_numpy(a).permute(2, 0, 1)
+    return {'images': torch.stack([img(p) for _, p, _ in items]), 'captions': [c for _, _, c in items], 'ids': [i for i, _, _ in items],
+            'source': f"{fmt} {split} from {root}"}
 

@@ -12,9 +12,8 @@ from ..core import set_seed, get_device
 from ..train import Distiller, fit, to_device
 
 # %% auto #0
-__all__ = ['LOSSES', 'PHRASE_SPLIT', 'EMOJI_VAL_SEED', 'cwcl_weights', 'cwcl_loss', 'lit_loss', 'FrozenAligner', 'embed_data',
-           'zero_shot_topk', 'nested_subsets', 'train_aligner', 'AdvantageGrows', 'has_digit_word', 'wordnet_phrases',
-           'phrase_sets', 'phrase_plan', 'speak_fitted', 'spoken_phrases', 'emoji_task', 'speech_task', 'evaluate_task',
+__all__ = ['LOSSES', 'EMOJI_VAL_SEED', 'cwcl_weights', 'cwcl_loss', 'lit_loss', 'FrozenAligner', 'embed_data', 'zero_shot_topk',
+           'nested_subsets', 'train_aligner', 'AdvantageGrows', 'emoji_task', 'speech_task', 'evaluate_task',
            'target_logits', 'weight_spread']
 
 # %% ../../nbs/papers/26_cwcl.ipynb #97e4d994
@@ -125,93 +124,9 @@ class AdvantageGrows(Rule):
         # the interval shown is the comparison that decides: few-vs-many once the gain over 0 holds, else the gain over 0
         return verdict, f"few pairs vs 0: {o1}; few vs many: {o2}", (s2 if v1 == 'reproduced' else s1)
 
-# %% ../../nbs/papers/26_cwcl.ipynb #c26a0002
-import functools, re
-import numpy as np
-
-def _digit_re():
-    from kdrepro.data import DIGIT_WORDS
-    return re.compile(r"(?:^|[ \-])(?:" + '|'.join(DIGIT_WORDS) + r")(?:$|[ \-])", re.I)
-
-def has_digit_word(text:str) -> bool:
-    "Does `text` contain a digit word ('zero'..'nine') as a word of its own (space- or hyphen-separated)?"
-    return bool(_digit_re().search(text))
-
-@functools.lru_cache(4)
-def wordnet_phrases(max_words:int=3, max_chars:int=20) -> tuple:
-    "Distinct short WordNet lemmas (lower-case first letter; letters, spaces, hyphens, apostrophes; at most `max_words` words and `max_chars` characters), bare digit words excluded, in WordNet order."
-    from kdrepro.lm import wordnet_documents
-    from kdrepro.data import DIGIT_WORDS
-    seen, out, ok = set(), [], re.compile(r"[a-z][a-z' \-]*[a-z]")
-    for d in wordnet_documents():
-        for lem in d['text'].split(': ', 1)[0].split(', '):
-            k = lem.lower()
-            if k in seen or k in DIGIT_WORDS or len(lem) > max_chars or len(re.split(r'[ \-]', lem)) > max_words or not ok.fullmatch(lem): continue
-            seen.add(k); out.append(lem)
-    return tuple(out)
-
-PHRASE_SPLIT = {'train': 0.9, 'val': 0.1}
-
-def phrase_sets(n_train:int, n_val:int, digit_share:float=0.15, seed:int=0, **kw) -> dict:
-    "Training and held-out phrases (WordNet lemmas, split 90/10 by hash): a `digit_share` of each set contains a digit word (as many as exist), the rest none."
-    from kdrepro.lm import hash_split
-    if not 0 <= digit_share <= 1: raise ValueError(f"digit_share must be in [0, 1], got {digit_share}")
-    rng, lem, out = np.random.default_rng([seed, 26]), wordnet_phrases(**kw), {}
-    for split, n in (('train', n_train), ('val', n_val)):
-        pool = [l for l in lem if hash_split(l.lower(), PHRASE_SPLIT) == split]
-        dig, rest = [l for l in pool if has_digit_word(l)], [l for l in pool if not has_digit_word(l)]
-        nd = min(len(dig), round(n * digit_share))
-        if not 0 < n <= nd + len(rest): raise ValueError(f"{split}: between 1 and {nd + len(rest)} phrases available, asked for {n}")
-        pick = [dig[i] for i in rng.permutation(len(dig))[:nd]] + [rest[i] for i in rng.permutation(len(rest))[:n - nd]]
-        out[split] = [pick[i] for i in rng.permutation(len(pick))]
-    return out
-
-def phrase_plan(phrases, split:str='train', seed:int=0, engines=None) -> list:
-    "One utterance per phrase: engine (uniform), then a `split` speaker of it (`data.speaker_split`), speed and pitch drawn as for the spoken digits."
-    from kdrepro.data import speaker_split, ESPEAK_SPEEDS, ESPEAK_PITCHES, FLITE_STRETCH
-    pool = [s for s in speaker_split()[split] if engines is None or s[0] in engines]
-    if not pool: raise ValueError(f"no {split} speakers for engines {engines}")
-    by_engine = {e: [s for s in pool if s[0] == e] for e in sorted({s[0] for s in pool})}
-    rng, plan = np.random.default_rng([seed, 26]), []
-    for t in phrases:
-        eng = list(by_engine)[rng.integers(len(by_engine))]
-        voice = by_engine[eng][rng.integers(len(by_engine[eng]))][1]
-        if eng == 'espeak-ng': sp, p = round(int(rng.choice(ESPEAK_SPEEDS)) / 175, 4), int(rng.choice(ESPEAK_PITCHES))
-        else: sp, p = round(1 / float(rng.choice(FLITE_STRETCH)), 4), None
-        plan.append(dict(text=str(t), engine=eng, voice=voice, speed=sp, pitch=p))
-    return plan
-
-def speak_fitted(text:str, engine:str, voice:str, speed:float=1.0, pitch:int|None=None, fill:float=0.95, tries:int=3) -> tuple:
-    "A 1-s clip of `text` (`data.synthesize` + `data.to_clip`), re-spoken faster until the trimmed speech fills at most `fill` of the clip; returns (clip, speed used)."
-    from kdrepro.data import synthesize, to_clip, CLIP
-    for _ in range(tries):
-        long = to_clip(*synthesize(text, engine, voice, speed, pitch), clip=8 * CLIP)   # trimmed, normalized, centred in 8 s
-        nz = np.flatnonzero(long); span = nz[-1] - nz[0] + 1
-        if span <= fill * CLIP: break
-        speed = round(speed * span / (fill * CLIP) * 1.02, 4)
-    mid = (len(long) - CLIP) // 2                  # to_clip centres the speech: the middle second is what clip=CLIP gives
-    return long[mid:mid + CLIP].copy(), speed
-
-def spoken_phrases(phrases, split:str='train', seed:int=0, normalize:bool=True) -> dict:
-    "Log-mel features `(N, 1, 40, 98)` of `phrases`, each spoken once by a `split` speaker; cached by content (plan, feature parameters, engine versions)."
-    import time
-    from kdrepro.data import available_engines, _engine_versions, cached, FEATURE_PARAMS, log_mel, SPOKEN_NORM, N_MELS
-    engines = available_engines()
-    plan = phrase_plan(phrases, split, seed, engines)
-    def build():
-        t0, clips, speeds = time.time(), [], []
-        for u in plan:
-            c, s = speak_fitted(u['text'], u['engine'], u['voice'], u['speed'], u['pitch'])
-            clips.append(c); speeds.append(s)
-        return {'x': log_mel(np.stack(clips))[:, None].contiguous(), 'speed': torch.tensor(speeds), 'seconds': torch.tensor(time.time() - t0)}
-    key = {'plan': plan, 'features': FEATURE_PARAMS, 'engines': _engine_versions(engines), 'fill': 0.95}
-    d = cached('spoken_phrases', key, build,
-               lambda o: isinstance(o, dict) and tuple(o['x'].shape) == (len(plan), 1, N_MELS, 98) and bool(torch.isfinite(o['x']).all()))
-    mean, std = SPOKEN_NORM
-    return {'x': (d['x'] - mean) / std if normalize else d['x'], 'plan': plan, 'speed': d['speed'], 'seconds': float(d['seconds'])}
-
-
 # %% ../../nbs/papers/26_cwcl.ipynb #07848378
+from ..speech import phrase_sets, phrase_data
+
 EMOJI_VAL_SEED = 26_2023
 
 def emoji_task(n_val:int=189, n_test:int|None=None) -> dict:
@@ -236,13 +151,10 @@ def speech_task(n_train:int=2000, n_val:int=300, n_test:int|None=None, n_real:in
                 template:str='{}', digit_share:float=0.15, n_heldout:int=300) -> dict:
     """Spoken WordNet phrases (training voices) <-> their MiniLM embeddings; zero-shot on spoken digits: validation `n_val` digits of
     training voices (choice of tau), test the held-out-voice digits and the real recordings, prompts `template` of the digit words."""
-    from kdrepro.data import load, TensorData, DIGIT_WORDS
+    from kdrepro.data import load, DIGIT_WORDS
     from kdrepro.multimodal import text_embeddings, class_prompts
     ps = phrase_sets(n_train, n_heldout, digit_share)
-    sp = spoken_phrases(ps['train'], 'train')
-    pool = TensorData('spoken_phrases', 'train', sp['x'], torch.arange(n_train), ps['train'],
-                      'WordNet lemmas spoken by espeak-ng/flite training voices (SYNTHESIZED)', True,
-                      {'plan': sp['plan'], 'speed': sp['speed'], 'synthesis_seconds': sp['seconds']})
+    pool = phrase_data(ps['train'], 'train')
     dtrain = load('spoken_digits', 'train')             # the cached 2,000 training-voice digits; a seeded subset validates
     if not 2 <= n_val <= len(dtrain): raise ValueError(f"n_val must be in [2, {len(dtrain)}], got {n_val}")
     val = dtrain.subset(torch.randperm(len(dtrain), generator=torch.Generator().manual_seed(EMOJI_VAL_SEED))[:n_val].sort().values)
