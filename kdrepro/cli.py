@@ -97,7 +97,7 @@ def cmd_params(args) -> int:
         rows.append([k, s['type'], describe_param(s)[len(s['type']):].strip() or '–', repr(s['default']) if 'default' in s else '',
                      *(repr(s[c]) if c in s else '' for c in ('smoke', 'cpu', 'gpu')), s.get('help', '')])
     print(_table(rows, ['name', 'type', 'allowed', 'default', 'smoke', 'cpu', 'gpu', 'help']))
-    print("\nset one with -p NAME VALUE; list[str] values are comma-separated; bool values are true/false")
+    print("\nset one with -p NAME VALUE; list values (list[str], list[int], list[float]) are comma-separated; bool values are true/false")
     return 0
 
 # %% ../nbs/08_cli.ipynb #6ff86ca6

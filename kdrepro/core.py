@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['SCALES', 'set_seed', 'get_device', 'set_threads', 'in_test', 'resolve_scale', 'ParamError', 'check_spec',
+__all__ = ['SCALES', 'CACHE_LOG', 'set_seed', 'get_device', 'set_threads', 'in_test', 'resolve_scale', 'ParamError', 'check_spec',
            'coerce_param', 'describe_param', 'resolve_params', 'params_from', 'canonical_json', 'content_hash',
            'project_root', 'reports_dir', 'cache_dir', 'file_sha256', 'cache_paths', 'cache_read', 'cache_write',
            'cached_entry', 'git_state', 'package_versions', 'fingerprint', 'pid_alive']
@@ -65,8 +65,8 @@ def resolve_scale(scale:str='auto') -> str:
 class ParamError(ValueError):
     "A parameter that is unknown, of the wrong type or outside what the notebook accepts."
 
-_TYPES = ('int', 'float', 'str', 'bool', 'list[str]')
-_SPEC_KEYS = {'type', 'choices', 'range', 'help', 'default', 'smoke', 'cpu', 'gpu'}
+_TYPES = ('int', 'float', 'str', 'bool', 'list[str]', 'list[int]', 'list[float]')
+_SPEC_KEYS = {'type', 'choices', 'range', 'length', 'help', 'default', 'smoke', 'cpu', 'gpu'}
 
 def check_spec(spec:dict) -> dict:
     "Validate a `PARAM_SPEC` literal itself (a notebook bug, not a user error)."
@@ -76,6 +76,8 @@ def check_spec(spec:dict) -> dict:
         extra = set(s) - _SPEC_KEYS
         if extra: raise ValueError(f"PARAM_SPEC[{name!r}]: unknown keys {sorted(extra)}")
         if s.get('type') not in _TYPES: raise ValueError(f"PARAM_SPEC[{name!r}]: type must be one of {_TYPES}")
+        if 'length' in s and (not s['type'].startswith('list[') or not isinstance(s['length'], int) or s['length'] < 1):
+            raise ValueError(f"PARAM_SPEC[{name!r}]: 'length' needs a list type and a positive int")
         if 'default' not in s and not all(k in s for k in SCALES):
             raise ValueError(f"PARAM_SPEC[{name!r}]: give a 'default' or one value per scale {SCALES}")
     return spec
@@ -106,22 +108,30 @@ def coerce_param(name:str, value, spec:dict):
         elif t == 'str':
             if not isinstance(value, str): raise ValueError
             v = value
-        else:  # list[str]
+        else:  # list[str], list[int], list[float]: items comma-separated on the command line
             items = value.split(',') if isinstance(value, str) else list(value)
             v = [str(o).strip() for o in items]
             if not v or any(not o for o in v): raise ValueError
+            if t == 'list[int]':
+                if any(isinstance(o, bool) or (isinstance(o, float) and not o.is_integer()) for o in items): raise ValueError
+                v = [int(float(o)) if not isinstance(o, str) else int(o) for o in (items if not isinstance(value, str) else v)]
+            elif t == 'list[float]':
+                if any(isinstance(o, bool) for o in items): raise ValueError
+                v = [float(o) for o in v]
+                if not all(map(math.isfinite, v)): raise ValueError
     except (ValueError, TypeError): fail(f"does not parse as {t}")
     if 'choices' in s:
-        bad = [o for o in (v if t == 'list[str]' else [v]) if o not in s['choices']]
+        bad = [o for o in (v if t.startswith('list[') else [v]) if o not in s['choices']]
         if bad: fail(f"is not allowed ({', '.join(map(str, bad))})")
     if 'range' in s:
         lo, hi = s['range']
-        if (lo is not None and v < lo) or (hi is not None and v > hi): fail("is out of range")
+        if any((lo is not None and o < lo) or (hi is not None and o > hi) for o in (v if t.startswith('list[') else [v])): fail("is out of range")
+    if 'length' in s and len(v) != s['length']: fail(f"has {len(v)} items, not {s['length']}")
     return v
 
 def describe_param(s:dict) -> str:
     "A short human description of one spec entry: type, choices or range."
-    d = s['type']
+    d = s['type'] + (f" of {s['length']} items" if 'length' in s else '')
     if 'choices' in s: d += ' from {' + ', '.join(map(str, s['choices'])) + '}'
     if 'range' in s: d += f" in [{s['range'][0]}, {s['range'][1]}]"
     return d
@@ -218,20 +228,28 @@ def cache_write(kind:str, spec, obj, version:int=0, extra:dict|None=None) -> dic
     _atomic(side, lambda p: p.write_text(json.dumps(meta, indent=1, default=str)))
     return meta
 
+CACHE_LOG = []   # one record per `cached_entry` call in this process: kind, name, cached (read from disk), seconds (of the computation)
+
+def _log_cache(kind, name, meta):
+    secs = meta.get('train_seconds', meta.get('seconds'))
+    CACHE_LOG.append({'kind': kind, 'name': name or kind, 'cached': bool(meta.get('cached')), 'seconds': float(secs) if isinstance(secs, (int, float)) else None})
+    return meta
+
 def cached_entry(kind:str, spec, build, name:str='', version:int=0, accept=None) -> tuple:
     """`(obj, meta)` for `spec` under `cache_dir()/kind`: the stored object when a valid entry exists and `accept(obj)`
     (if given) neither returns False nor raises; else `build() -> (obj, extra sidecar fields)`, stored with `cache_write`.
     A corrupt, mismatched or rejected entry is rebuilt with a warning naming the file and the reason.
-    `meta` is the sidecar plus `key` (the content hash) and `cached` (True when read from disk)."""
+    `meta` is the sidecar plus `key` (the content hash) and `cached` (True when read from disk). Every call is recorded in
+    `CACHE_LOG`, so that a run can say which of its results were computed and which were read from the cache."""
     key, pt, _ = cache_paths(kind, spec, version)
     obj, meta, why = cache_read(kind, spec, version)
     if why is None and accept is not None:
         try: why = 'unexpected content' if accept(obj) is False else None
         except Exception as e: why = f'unexpected content: {type(e).__name__}: {e}'
-    if why is None: return obj, {**meta, 'key': key, 'cached': True}
+    if why is None: return obj, _log_cache(kind, name, {**meta, 'key': key, 'cached': True})
     if why != 'missing': warnings.warn(f"corrupt cache file {pt} for {name or kind} ({why}); rebuilding it")
     obj, extra = build()
-    return obj, {**cache_write(kind, spec, obj, version, {'name': name, **(extra or {})}), 'key': key, 'cached': False}
+    return obj, _log_cache(kind, name, {**cache_write(kind, spec, obj, version, {'name': name, **(extra or {})}), 'key': key, 'cached': False})
 
 # %% ../nbs/00_core.ipynb #28e393b0
 _PKGS = ('torch', 'torchvision', 'timm', 'transformers', 'numpy', 'papermill', 'nbdev', 'kdrepro')
@@ -265,8 +283,10 @@ def fingerprint(params:dict, device=None) -> dict:
 
 # %% ../nbs/00_core.ipynb #12c46360
 def pid_alive(pid:int) -> bool:
-    "True when a process with id `pid` exists on this machine (also when it belongs to another user)."
+    "True when a process with id `pid` runs on this machine (also when it belongs to another user); a zombie (exited, not yet reaped) is not alive."
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
-    except PermissionError: return True
-    return True
+    except PermissionError: pass
+    try: state = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[0]
+    except (OSError, IndexError): return True          # no /proc (not Linux): existence is all we know
+    return state not in ('Z', 'X')

@@ -10,7 +10,7 @@ import numpy as np, pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import params_from, set_threads, get_device, set_seed, content_hash, canonical_json
+from .core import CACHE_LOG, params_from, set_threads, get_device, set_seed, content_hash, canonical_json
 from .results import Run, VERDICTS, Rule, Claim
 from .train import fit, cached_model, cached_tensors
 from .report import write_run_report, markdown_table, claims_table
@@ -18,7 +18,8 @@ from .report import write_run_report, markdown_table, claims_table
 # %% auto #0
 __all__ = ['FLAT_ENTROPY', 'BARELY_BETTER', 'PLATEAU_TOL', 'FORMULA_NOT_VERIFIED', 'PREMISE_ABSENT', 'COMPUTE_TOL', 'Experiment',
            'start', 'temporary_cache', 'arg_key', 'fit_key', 'cached_fit', 'cached_call', 'split_validation',
-           'grid_configs', 'soft_target_stats', 'plateau', 'protocol_labels', 'protocol_flags', 'protocol_markdown']
+           'grid_configs', 'soft_target_stats', 'plateau', 'protocol_labels', 'protocol_flags', 'protocol_markdown',
+           'cache_sentence']
 
 # %% ../nbs/14_experiment.ipynb #aaddd79d
 class Experiment:
@@ -32,6 +33,7 @@ class Experiment:
         self.seeds = list(range(int(self.P.get('seeds') or 1)))
         self.run = Run(paper, self.P, seeds=self.seeds, device=self.device)
         self.paper, self.title, self.t0 = paper, title, time.time()
+        self.cache_start = len(CACHE_LOG)          # the cache records of this run start here
         self.protocol = {'tuning': {}, 'teachers': {}, 'budget': {}, 'compute': {}}
         self.run.notes['protocol'] = self.protocol
         if data: self.run.notes['data'] = data
@@ -375,6 +377,15 @@ def protocol_markdown(protocol:dict) -> str:
     parts += ['\n**Flags**: ' + ('; '.join(fl) if fl else 'none') + '\n']
     return '\n'.join(parts)
 
+def cache_sentence(log:list) -> str:
+    "What a run read from the cache and what it computed (trained models, teacher outputs, data), from `core.CACHE_LOG` records."
+    hit = [r for r in log if r['cached']]; miss = [r for r in log if not r['cached']]
+    if not log: return ''
+    def secs(rs): return sum(r['seconds'] or 0 for r in rs)
+    out = f" Of its {len(log)} cached computations (trained models, teacher outputs, data), {len(miss)} ran in this run ({secs(miss):.0f} s)"
+    if hit: out += f" and {len(hit)} were read from the cache (their first computation took {secs(hit):.0f} s: a cold run costs about that much more)"
+    return out + '.'
+
 def _discussion(self:Experiment, *lines, cost:str='') -> str:
     """The discussion: the paper-specific `lines` (built from measured numbers), then the standard parts: the verdicts with
     their intervals, the protocol flags, the smoke-run sentence and the cost line."""
@@ -389,7 +400,8 @@ def _discussion(self:Experiment, *lines, cost:str='') -> str:
     if fl: out.append('Protocol flags, read beside the verdicts: ' + '; '.join(fl) + '.')
     if self.smoke: out.append('This is a smoke run: it proves the code path and says nothing about the claims.')
     wall = time.time() - self.t0
-    out.append(f"Cost: {wall:.0f} s wall time on {self.device.type} with {self.threads} thread(s)" + (f"; {cost}" if cost else '') + '.')
+    out.append(f"Cost: {wall:.0f} s wall time on {self.device.type} with {self.threads} thread(s)" + (f"; {cost}" if cost else '') + '.'
+               + cache_sentence(CACHE_LOG[self.cache_start:]))
     text = '\n\n'.join(out)
     self.run.notes['discussion'] = text
     return text

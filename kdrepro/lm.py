@@ -14,13 +14,14 @@ from .core import cached_entry, content_hash, file_sha256
 from .data import TensorData, load_wordnet, WORDNET_DIR, WORDNET_POS, DataUnavailable, SPLIT_SEED
 from .models import register_model, load_smollm2, smollm2_path
 from .train import Distiller
+from .losses import (TopK, topk_of, topk_mass, support_logprobs, DIVERGENCES, divergence_per_position, masked_mean,
+                            token_divergence, topk_error)
 
 # %% auto #0
-__all__ = ['LEXNAMES', 'SPLITS', 'DIVERGENCES', 'wordnet_lexfiles', 'hash_split', 'wordnet_documents', 'lm_corpus',
-           'lexfile_task', 'majority_rate', 'MarkovSource', 'llama_lm', 'mamba_lm', 'TopK', 'topk_of', 'topk_mass',
-           'support_logprobs', 'divergence_per_position', 'masked_mean', 'token_divergence', 'topk_error',
-           'tokenize_texts', 'lm_logits', 'teacher_topk', 'smollm2_topk', 'shift_for_lm', 'lm_ce', 'topk_cache',
-           'LMDistiller', 'lm_data', 'lm_nll', 'text_bytes', 'bits_per_byte', 'kl_to_truth', 'generate']
+__all__ = ['LEXNAMES', 'SPLITS', 'wordnet_lexfiles', 'hash_split', 'wordnet_documents', 'lm_corpus', 'lexfile_task',
+           'majority_rate', 'MarkovSource', 'llama_lm', 'mamba_lm', 'tokenize_texts', 'lm_logits', 'teacher_topk',
+           'smollm2_topk', 'shift_for_lm', 'lm_ce', 'topk_cache', 'LMDistiller', 'lm_data', 'lm_nll', 'text_bytes',
+           'bits_per_byte', 'kl_to_truth', 'generate']
 
 # %% ../nbs/16_lm.ipynb #96a583d7
 LEXNAMES = ('adj.all', 'adj.pert', 'adv.all', 'noun.Tops', 'noun.act', 'noun.animal', 'noun.artifact', 'noun.attribute',
@@ -171,86 +172,6 @@ def mamba_lm(vocab_size:int, d_model:int=64, n_layers:int=2, state_size:int=16) 
 
 register_model('llama', llama_lm, overwrite=True)
 register_model('mamba', mamba_lm, overwrite=True)
-
-# %% ../nbs/16_lm.ipynb #cc57ede2
-class TopK(NamedTuple):
-    "A teacher's top-k next-token outputs: `values` [.., k] (logits), `indices` [.., k] (token ids), `logz` [..] (full log-normaliser)."
-    values: torch.Tensor
-    indices: torch.Tensor
-    logz: torch.Tensor
-
-def topk_of(logits:torch.Tensor, k:int) -> TopK:
-    "The top-k view of full logits."
-    if not isinstance(k, int) or k < 1 or k > logits.shape[-1]: raise ValueError(f"topk_of: k must be in [1, {logits.shape[-1]}], got {k!r}")
-    v, i = logits.topk(k, dim=-1)
-    return TopK(v, i, torch.logsumexp(logits, -1))
-
-def topk_mass(t:TopK) -> torch.Tensor:
-    "The teacher's full-softmax probability mass inside its top k, per position."
-    return torch.exp(t.values.float() - t.logz.float()[..., None]).sum(-1)
-
-def _log_rest(l:torch.Tensor) -> torch.Tensor:
-    "log(1 - sum(exp(l))) over the last dim, computed stably (the log-mass outside the given tokens)."
-    return torch.log(-torch.expm1(torch.logsumexp(l, -1).clamp(max=-1e-7)))
-
-def support_logprobs(student_logits:torch.Tensor, teacher, T:float=1.0) -> tuple:
-    """`(log p_teacher, log q_student)` on a common support: the full vocabulary, or, for a `TopK` teacher, k + 1 buckets
-    (the teacher's k tokens with their true probabilities, then the rest of the vocabulary as one bucket)."""
-    if T <= 0: raise ValueError(f"temperature T must be > 0, got {T!r}")
-    if isinstance(teacher, TopK):
-        if T != 1: raise ValueError("a top-k teacher needs T = 1: its normaliser at another temperature is unknown")
-        lt = teacher.values.float() - teacher.logz.float()[..., None]
-        ls = torch.gather(F.log_softmax(student_logits.float(), -1), -1, teacher.indices.long())
-        return torch.cat([lt, _log_rest(lt)[..., None]], -1), torch.cat([ls, _log_rest(ls)[..., None]], -1)
-    if teacher.shape != student_logits.shape: raise ValueError(f"teacher logits {tuple(teacher.shape)} and student logits {tuple(student_logits.shape)} differ in shape")
-    return F.log_softmax(teacher.float() / T, -1), F.log_softmax(student_logits.float() / T, -1)
-
-def _kl(la, lb): return (la.exp()*(la - lb)).sum(-1)
-
-def _mix(la, lb, w):
-    "log(w a + (1-w) b) from log-probabilities, exact at w = 0 and w = 1."
-    if w <= 0: return lb
-    if w >= 1: return la
-    return torch.logaddexp(la + math.log(w), lb + math.log(1 - w))
-
-DIVERGENCES = ('fkl', 'rkl', 'skl', 'srkl', 'gjsd', 'tvd')
-
-def divergence_per_position(lp, lq, kind:str='fkl', alpha:float=0.1, beta:float=0.5) -> torch.Tensor:
-    "One divergence between teacher log-probs `lp` and student log-probs `lq` (last dim: the support), per position."
-    if kind not in DIVERGENCES: raise ValueError(f"unknown divergence {kind!r}; choose from {', '.join(DIVERGENCES)}")
-    if not 0 <= alpha <= 1: raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-    if not 0 <= beta <= 1: raise ValueError(f"beta must be in [0, 1], got {beta!r}")
-    if kind == 'fkl': return _kl(lp, lq)
-    if kind == 'rkl': return _kl(lq, lp)
-    if kind == 'skl': return _kl(lp, _mix(lp, lq, alpha))
-    if kind == 'srkl': return _kl(lq, _mix(lq, lp, alpha))
-    if kind == 'gjsd':
-        m = _mix(lp, lq, beta)
-        return beta*_kl(lp, m) + (1 - beta)*_kl(lq, m)
-    return 0.5*(lp.exp() - lq.exp()).abs().sum(-1)
-
-def masked_mean(v:torch.Tensor, mask:torch.Tensor|None=None) -> torch.Tensor:
-    "Mean of `v` over the positions where `mask` is 1 (all positions when None)."
-    if mask is None: return v.mean()
-    if mask.shape != v.shape: raise ValueError(f"mask {tuple(mask.shape)} does not match the positions {tuple(v.shape)}")
-    m = mask.to(v.dtype)
-    return (v*m).sum() / m.sum().clamp_min(1)
-
-def token_divergence(student_logits, teacher, kind:str='fkl', mask=None, T:float=1.0, alpha:float=0.1, beta:float=0.5) -> torch.Tensor:
-    "A divergence between teacher (full logits or `TopK`) and student next-token distributions, averaged over masked positions."
-    lp, lq = support_logprobs(student_logits, teacher, T)
-    return masked_mean(divergence_per_position(lp, lq, kind, alpha, beta), mask)
-
-# %% ../nbs/16_lm.ipynb #be82e652
-def topk_error(student_logits, teacher_logits, k:int, mask=None, kinds=DIVERGENCES, **kw) -> dict:
-    "`{kind: (full, top-k, relative error)}` of each divergence, plus the teacher's mean top-k mass, on the same positions."
-    tk = topk_of(teacher_logits, k)
-    out = {'topk_mass': float(masked_mean(topk_mass(tk), mask))}
-    for kind in kinds:
-        full = float(token_divergence(student_logits, teacher_logits, kind, mask, **kw))
-        trunc = float(token_divergence(student_logits, tk, kind, mask, **kw))
-        out[kind] = (full, trunc, abs(trunc - full) / max(abs(full), 1e-12))
-    return out
 
 # %% ../nbs/16_lm.ipynb #b6d76d55
 def tokenize_texts(tok, texts:list, max_len:int=128, bos:bool=True) -> dict:

@@ -411,7 +411,7 @@ def expand_grid(nb:PaperNotebook, grid, overrides=(), scale=None, seeds=None, ma
     if dup: raise ParamError(f"{nb.slug}: parameter(s) {sorted(dup)} given twice (in -g and -p or twice in -g)")
     axes = []
     for name, values in grid:
-        sep = ';' if nb.spec.get(name, {}).get('type') == 'list[str]' else ','
+        sep = ';' if nb.spec.get(name, {}).get('type', '').startswith('list[') else ','
         vals = [v.strip() for v in values.split(sep)]
         if not values.strip() or any(not v for v in vals): raise ParamError(f"{nb.slug}: parameter {name!r}: sweep values {_q(values)} contain an empty value")
         axes.append(list(dict.fromkeys(vals)))
