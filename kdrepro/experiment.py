@@ -257,11 +257,21 @@ def plateau(curve, tol:float=PLATEAU_TOL, tail:float=0.25) -> dict:
     rise = float(c[-k:].mean() - c[-2*k:-k].mean())
     return {'rise': rise, 'at_plateau': rise <= tol, 'k': k}
 
-def _budget_check(self:Experiment, method:str, curve, tol:float=PLATEAU_TOL, label:str='validation accuracy') -> dict:
-    "Record whether `method`'s validation curve (per epoch, at the selection seed) is near its plateau at the chosen epochs."
-    p = plateau(curve, tol)
-    rec = {'curve': [float(v) for v in curve], 'tol': tol, 'label': label, **p}
+def _budget_check(self:Experiment, method:str, curve, tol:float=PLATEAU_TOL, label:str='validation accuracy', budgets=None,
+                  unit:str='epochs') -> dict:
+    """Record whether `method` is near its plateau at the chosen budget. `curve`: its validation scores per epoch of one run
+    (at the selection seed); or, with `budgets`, the scores of independent full runs at those budgets (e.g. epochs), the
+    chosen one last. Full runs are the stricter check: a cosine schedule flattens an in-run curve's tail by itself."""
+    if budgets is not None:
+        budgets = list(budgets)
+        if len(budgets) != len(curve) or len(budgets) < 2: raise ValueError(f"budgets {budgets} must give one budget per score (at least 2) of {list(curve)}")
+        rise = float(curve[-1] - curve[-2])
+        p = {'rise': rise, 'at_plateau': rise <= tol, 'k': 1}
+    else: p = plateau(curve, tol)
+    rec = {'curve': [float(v) for v in curve], 'tol': tol, 'label': label, **p, **({'budgets': budgets, 'unit': unit} if budgets else {})}
     if p['at_plateau'] is None: rec['flag'] = f"{method}: training budget not checkable (fewer than 2 epochs)"
+    elif not p['at_plateau'] and budgets: rec['flag'] = (f"{method} under-trained: {label} rose by {100*p['rise']:.1f} pts from a full run of "
+                                                         f"{budgets[-2]} {unit} to one of {budgets[-1]} {unit}")
     elif not p['at_plateau']: rec['flag'] = (f"{method} under-trained: {label} still rose by {100*p['rise']:.1f} pts over the last "
                                              f"{p['k']} of {len(curve)} epochs")
     self.protocol['budget'][method] = rec
@@ -272,8 +282,9 @@ def _budget_figure(self:Experiment):
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for m, r in self.protocol['budget'].items():
-        ax.plot(range(1, len(r['curve']) + 1), np.asarray(r['curve'])*100, marker='o', label=m + ('' if r.get('at_plateau') else ' (rising)'))
-    ax.set_xlabel('epoch'); ax.set_ylabel('validation accuracy (%)'); ax.set_title('training budget (selection seed)'); ax.legend(fontsize=8)
+        x = r['budgets'] if r.get('budgets') else range(1, len(r['curve']) + 1)
+        ax.plot(x, np.asarray(r['curve'])*100, marker='s' if r.get('budgets') else 'o', label=m + (' (full runs)' if r.get('budgets') else '') + ('' if r.get('at_plateau') else ' (rising)'))
+    ax.set_xlabel('epoch (or budget of a full run)'); ax.set_ylabel('validation accuracy (%)'); ax.set_title('training budget (selection seed)'); ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -383,7 +394,7 @@ def cache_sentence(log:list) -> str:
     if not log: return ''
     def secs(rs): return sum(r['seconds'] or 0 for r in rs)
     out = f" Of its {len(log)} cached computations (trained models, teacher outputs, data), {len(miss)} ran in this run ({secs(miss):.0f} s)"
-    if hit: out += f" and {len(hit)} were read from the cache (their first computation took {secs(hit):.0f} s: a cold run costs about that much more)"
+    if hit: out += f" and {len(hit)} were read from the cache" + (f" (their first computation took {secs(hit):.0f} s: a cold run costs about that much more)" if secs(hit) >= 1 else '')
     return out + '.'
 
 def _discussion(self:Experiment, *lines, cost:str='') -> str:
