@@ -171,10 +171,10 @@ def _loop(m, data, steps, lr, g, loss_fn, batch_size, evals=0, val=None, curve=N
         if s in cuts: curve.append(accuracy(m, val).float().mean().item())
 
 def train_student(method:str, seed:int, build:dict, cap, qa, val, t_logits, teacher_state:dict|None, teacher_build:dict|None,
-                  steps:tuple, lr:float, pref_lr:float=1e-3, beta:float=0.1, balance:float=0.01, reference:str='teacher',
+                  steps:tuple, lr:float, pref_lr:float=1e-3, b_lr:float|None=None, beta:float=0.1, balance:float=0.01, reference:str='teacher',
                   batch_size:int=64, evals:int=2, code:str='') -> dict:
     """Train `method`'s student (`build[kind]` for kind 'moe' / 'dense') through captions (`steps[0]`), question stage A
-    (`steps[1]`) and B (`steps[2]`). `t_logits`: the teacher's cached logits on `qa` (mimic); `teacher_state`: its weights
+    (`steps[1]`) and B (`steps[2]`; learning rate `b_lr` (default `lr`) for NLL / mimic, `pref_lr` for DPO). `t_logits`: the teacher's cached logits on `qa` (mimic); `teacher_state`: its weights
     (the DPO judge and reference). Returns tensors for the cache: weights, validation `curve`, `steps`, DPO pair statistics."""
     kind, A, B = plan(method)
     if reference not in ('teacher', 'self'): raise ValueError(f"reference must be 'teacher' or 'self', got {reference!r}")
@@ -203,14 +203,14 @@ def train_student(method:str, seed:int, build:dict, cap, qa, val, t_logits, teac
         return dpo_loss(pi[:n], pi[n:], r[:n], r[n:], beta, wt) + bw*bl
     _loop(m, cap, steps[0], lr, g, lambda mm, idx: nll(mm, idx, cap), batch_size)
     curve = []
-    for obj, n in ((A, steps[1]), (B, steps[2])):
+    for stage, (obj, n) in enumerate(((A, steps[1]), (B, steps[2]))):
         if obj == 'dpo':
             if reference == 'self':
                 ref[0] = TinyMLLM(**build[kind]); ref[0].load_state_dict(m.state_dict()); ref[0].eval()
             else: ref[0] = teacher
             _loop(m, qa, n, pref_lr, g, dpo, batch_size, evals, val, curve)
         else:
-            _loop(m, qa, n, lr, g, (lambda mm, idx: nll(mm, idx, qa)) if obj == 'nll' else mimic, batch_size, evals, val, curve)
+            _loop(m, qa, n, b_lr if stage == 1 and b_lr is not None else lr, g, (lambda mm, idx: nll(mm, idx, qa)) if obj == 'nll' else mimic, batch_size, evals, val, curve)
     return {**flat_state(m), 'curve': torch.tensor(curve), 'steps': torch.tensor(sum(steps)),
             'distinct_pairs': torch.tensor(stats['distinct']/max(stats['pairs'], 1))}
 
