@@ -232,7 +232,7 @@ CACHE_LOG = []   # one record per `cached_entry` call in this process: kind, nam
 
 def _log_cache(kind, name, meta):
     secs = meta.get('train_seconds', meta.get('seconds'))
-    CACHE_LOG.append({'kind': kind, 'name': name or kind, 'cached': bool(meta.get('cached')), 'seconds': float(secs) if isinstance(secs, (int, float)) else None})
+    CACHE_LOG.append({'kind': kind, 'name': name or kind, 'key': meta.get('key'), 'cached': bool(meta.get('cached')), 'seconds': float(secs) if isinstance(secs, (int, float)) else None})
     return meta
 
 def cached_entry(kind:str, spec, build, name:str='', version:int=0, accept=None) -> tuple:

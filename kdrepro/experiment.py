@@ -389,12 +389,17 @@ def protocol_markdown(protocol:dict) -> str:
     return '\n'.join(parts)
 
 def cache_sentence(log:list) -> str:
-    "What a run read from the cache and what it computed (trained models, teacher outputs, data), from `core.CACHE_LOG` records."
-    hit = [r for r in log if r['cached']]; miss = [r for r in log if not r['cached']]
+    """What a run read from the cache and what it computed (trained models, teacher outputs, data), from `core.CACHE_LOG`
+    records; an entry computed earlier in the same run and read again is counted once, as computed."""
     if not log: return ''
-    def secs(rs): return sum(r['seconds'] or 0 for r in rs)
-    out = f" Of its {len(log)} cached computations (trained models, teacher outputs, data), {len(miss)} ran in this run ({secs(miss):.0f} s)"
+    made = {r.get('key') for r in log if not r['cached'] and r.get('key') is not None}
+    miss = [r for r in log if not r['cached']]
+    hit = [r for r in log if r['cached'] and r.get('key') not in made]
+    again = sum(1 for r in log if r['cached'] and r.get('key') in made)
+    secs = lambda rs: sum(r['seconds'] or 0 for r in rs)
+    out = f" Of its {len(miss) + len(hit)} cached computations (trained models, teacher outputs, data), {len(miss)} ran in this run ({secs(miss):.0f} s)"
     if hit: out += f" and {len(hit)} were read from the cache" + (f" (their first computation took {secs(hit):.0f} s: a cold run costs about that much more)" if secs(hit) >= 1 else '')
+    if again: out += f"; {again} read(s) reused results computed earlier in this run"
     return out + '.'
 
 def _discussion(self:Experiment, *lines, cost:str='') -> str:
