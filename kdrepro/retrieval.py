@@ -220,9 +220,18 @@ def contrastive_loss(img, txt, scale, neg=None):
     return 0.5*(F.cross_entropy(row, t) + F.cross_entropy(logits.T, t))
 
 @torch.no_grad()
-def ema_update(teacher:nn.Module, student:nn.Module, decay:float):
-    "teacher <- decay * teacher + (1 - decay) * student, parameter by parameter."
-    for pt, ps in zip(teacher.parameters(), student.parameters()): pt.mul_(decay).add_(ps.detach(), alpha=1 - decay)
+def ema_update(teacher:nn.Module, student:nn.Module, decay:float, buffers:bool=False):
+    """teacher <- decay * teacher + (1 - decay) * student, parameter by parameter; with `buffers`, over the whole state:
+    floating-point buffers too (BatchNorm running statistics, which otherwise stay at the teacher's own), integer buffers copied."""
+    if not 0 <= decay <= 1: raise ValueError(f"decay must lie in [0, 1], got {decay}")
+    if not buffers:
+        for pt, ps in zip(teacher.parameters(), student.parameters()): pt.mul_(decay).add_(ps.detach(), alpha=1 - decay)
+        return
+    ts, ss = teacher.state_dict(), student.state_dict()
+    if ts.keys() != ss.keys(): raise ValueError("teacher and student have different state keys")
+    for k, v in ts.items():
+        if v.dtype.is_floating_point: v.mul_(decay).add_(ss[k].detach(), alpha=1 - decay)
+        else: v.copy_(ss[k])
 
 def negative_captions(truth:list, captions:list, k:int, seed:int, grid:int) -> list:
     "For each scene, `k` one-attribute hard negatives in the template of its caption (the last repeated if fewer exist)."

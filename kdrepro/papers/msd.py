@@ -9,12 +9,11 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from ..retrieval import TinyCLIP, encode_texts, contrastive_loss, zero_shot, retrieval_metrics, cosine
+from ..retrieval import TinyCLIP, encode_texts, contrastive_loss, ema_update, zero_shot, retrieval_metrics, cosine
 from ..weights import flat_state, load_state
 
 # %% auto #0
-__all__ = ['METHODS', 'soft_cross_entropy', 'momentum_distill_loss', 'ema_state_update', 'normalise_caption', 'text_set',
-           'evaluate', 'train_msd']
+__all__ = ['METHODS', 'soft_cross_entropy', 'momentum_distill_loss', 'normalise_caption', 'text_set', 'evaluate', 'train_msd']
 
 # %% ../../nbs/papers/22_msd.ipynb #ms220007
 def soft_cross_entropy(logits:torch.Tensor, target:torch.Tensor) -> torch.Tensor:
@@ -38,18 +37,6 @@ def momentum_distill_loss(img, txt, key_img, key_txt, pos, scale, alpha:float=0.
         y_i2t = alpha*F.softmax(s*ki[pos] @ kt.T, 1) + (1 - alpha)*hot
         y_t2i = alpha*F.softmax(s*kt[pos] @ ki.T, 1) + (1 - alpha)*hot
     return 0.5*(soft_cross_entropy(scale*img @ kt.T, y_i2t) + soft_cross_entropy(scale*txt @ ki.T, y_t2i))
-
-# %% ../../nbs/papers/22_msd.ipynb #ms220012
-@torch.no_grad()
-def ema_state_update(teacher:nn.Module, student:nn.Module, decay:float):
-    """teacher <- decay x teacher + (1 - decay) x student over the whole state: parameters and floating-point buffers (the
-    BatchNorm running statistics, which `retrieval.ema_update` leaves untouched); integer buffers are copied."""
-    if not 0 <= decay <= 1: raise ValueError(f"decay must lie in [0, 1], got {decay}")
-    ts, ss = teacher.state_dict(), student.state_dict()
-    if ts.keys() != ss.keys(): raise ValueError("teacher and student have different state keys")
-    for k, v in ts.items():
-        if v.dtype.is_floating_point: v.mul_(decay).add_(ss[k].detach(), alpha=1 - decay)
-        else: v.copy_(ss[k])
 
 # %% ../../nbs/papers/22_msd.ipynb #ms220017
 def normalise_caption(text:str, max_words:int=30) -> str:
@@ -123,7 +110,7 @@ def train_msd(build:dict, method:str, seed:int, data:dict, samples:int, lr:float
                 loss = momentum_distill_loss(m.image(X[owner[j]]), m.text(ids[j], mask[j]), ki, kt, torch.arange(len(idx))[sl], m.scale(), alpha)
                 (loss/parts).backward()
         opt.step(); sched.step()
-        if teacher is not None: ema_state_update(teacher, m, ema_decay)
+        if teacher is not None: ema_update(teacher, m, ema_decay, buffers=True)
         if u + 1 in marks: curve.append(evaluate(m, val)['r1'])
     out = {**flat_state(m), 'updates': torch.tensor(n_upd), 'curve': torch.tensor(curve, dtype=torch.float32)}
     if teacher is not None: out.update(flat_state(teacher, prefix='teacher.'))
