@@ -12,11 +12,13 @@ import torch.nn.functional as F
 from .data import load, load_wordnet, definition, WORDNET_DIR, DataUnavailable
 from .models import SmallCNN, load_minilm, MINILM_DIM
 from .scenes import hard_negatives
+from .weights import flat_state
 
 # %% auto #0
 __all__ = ['rank_of_truth', 'retrieval_metrics', 'cosine', 'zero_shot', 'compositional_accuracy', 'maxsim', 'ImageTower',
            'mean_pool', 'MiniLMTower', 'CrossEncoder', 'alternative_captions', 'emoji_caption_sets', 'encode_texts',
-           'TextTower', 'TinyCLIP', 'contrastive_loss', 'ema_update', 'negative_captions', 'load_image_text']
+           'TextTower', 'TinyCLIP', 'contrastive_loss', 'ema_update', 'negative_captions', 'pretrain_clip',
+           'load_image_text']
 
 # %% ../nbs/18_retrieval.ipynb #b4e847b8
 def _as_sim(sim) -> torch.Tensor:
@@ -242,6 +244,21 @@ def negative_captions(truth:list, captions:list, k:int, seed:int, grid:int) -> l
         out.append(negs + [negs[-1]]*(k - len(negs)))
     return out
 
+
+# %% ../nbs/18_retrieval.ipynb #ff26cf6b
+def pretrain_clip(build:dict, seed:int, images, ids, mask, steps:int, lr:float, batch_size:int=64, code:str='') -> dict:
+    """Contrastive pre-training of `TinyCLIP(**build)` from scratch on (images, caption ids/mask): AdamW, cosine decay,
+    seeded epochs of shuffled batches. Its weights as a flat dict with `steps`, for `cached_call` (`code`: a cache-key version only)."""
+    torch.manual_seed(seed); m = TinyCLIP(**build)
+    opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5*(1 + math.cos(math.pi*min(s, steps)/steps)))
+    g = torch.Generator().manual_seed(seed); perm, pos = torch.randperm(len(images), generator=g), 0
+    for _ in range(steps):
+        if pos + batch_size > len(images): perm, pos = torch.randperm(len(images), generator=g), 0
+        idx = perm[pos:pos + batch_size]; pos += batch_size
+        m.train(); loss = contrastive_loss(m.image(images[idx]), m.text(ids[idx], mask[idx]), m.scale())
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+    return {**flat_state(m), 'steps': torch.tensor(steps)}
 
 # %% ../nbs/18_retrieval.ipynb #7214b3aa
 def _karpathy_file(root) -> 'Path':

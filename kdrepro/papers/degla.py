@@ -10,7 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..scenes import caption
-from ..retrieval import (TinyCLIP, encode_texts, contrastive_loss, ema_update, negative_captions, compositional_accuracy,
+from ..retrieval import (TinyCLIP, pretrain_clip, encode_texts, contrastive_loss, ema_update, negative_captions, compositional_accuracy,
                                zero_shot, retrieval_metrics, cosine)
 from ..weights import flat_state, load_state, code_version
 

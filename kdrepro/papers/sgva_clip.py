@@ -10,12 +10,12 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..scenes import SHAPES, COLOURS, CELL_NAMES, render, caption
-from ..retrieval import TinyCLIP, encode_texts, contrastive_loss
+from ..retrieval import TinyCLIP, encode_texts, contrastive_loss, pretrain_clip
 from ..weights import flat_state, load_state
 
 # %% auto #0
-__all__ = ['class_split', 'object_images', 'base_scenes', 'pretrain_clip', 'class_texts', 'augment', 'sup_con', 'kd_loss',
-           'Adapter', 'sgva_loss', 'fit_fewshot']
+__all__ = ['class_split', 'object_images', 'base_scenes', 'class_texts', 'augment', 'sup_con', 'kd_loss', 'Adapter', 'sgva_loss',
+           'fit_fewshot']
 
 # %% ../../nbs/papers/55_sgva_clip.ipynb #cab47ad2
 def class_split(seed:int=0) -> tuple:
@@ -47,19 +47,6 @@ def base_scenes(base, n:int, seed:int, size:int=32, grid:int=3, max_objects:int=
     return torch.stack(ims), caps
 
 # %% ../../nbs/papers/55_sgva_clip.ipynb #86ade9d0
-def pretrain_clip(build:dict, seed:int, images, ids, mask, steps:int, lr:float, batch_size:int=64, code:str='') -> dict:
-    "Contrastive pre-training of `TinyCLIP(**build)` from scratch on (images, caption ids/mask): its weights as a flat dict (`code`: a cache-key version only)."
-    torch.manual_seed(seed); m = TinyCLIP(**build)
-    opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5*(1 + math.cos(math.pi*min(s, steps)/steps)))
-    g = torch.Generator().manual_seed(seed); perm, pos = torch.randperm(len(images), generator=g), 0
-    for _ in range(steps):
-        if pos + batch_size > len(images): perm, pos = torch.randperm(len(images), generator=g), 0
-        idx = perm[pos:pos + batch_size]; pos += batch_size
-        m.train(); loss = contrastive_loss(m.image(images[idx]), m.text(ids[idx], mask[idx]), m.scale())
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-    return flat_state(m)
-
 @torch.no_grad()
 def class_texts(model:TinyCLIP, tok, pairs, max_len:int, grid:int=3) -> torch.Tensor:
     "Unit-norm class embeddings [len(pairs), d]: the mean text embedding of 'a {colour} {shape} at the {place}' over the grid's places."
