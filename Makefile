@@ -59,6 +59,7 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/fit_overhead.py
+	$(PY) benchmarks/vs_torchdistill.py
 
 docs: setup
 	$(PY) -m kdrepro.docs
