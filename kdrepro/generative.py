@@ -131,9 +131,12 @@ def train_denoiser(model:nn.Module, data:torch.Tensor, steps:int, lr:float=2e-3,
     return curve
 
 @torch.no_grad()
-def ddim_sample(model:nn.Module, shape:tuple, steps:int=50, eta:float=0.0, seed:int=0, y=None, guidance:float=0.0, x_T=None) -> tuple:
+def ddim_sample(model:nn.Module, shape:tuple, steps:int=50, eta:float=0.0, seed:int=0, y=None, guidance:float=0.0, x_T=None,
+                clip:float|None=None) -> tuple:
     """`(x0 samples, NFE)`: DDIM from t = 1 to T_MIN in `steps` uniform steps (eta 0: deterministic, 1: stochastic).
-    With `guidance` > 0 and labels `y`, classifier-free guidance eps = (1 + w) eps(y) - w eps(∅) (two evaluations per step)."""
+    With `guidance` > 0 and labels `y`, classifier-free guidance eps = (1 + w) eps(y) - w eps(∅) (two evaluations per step).
+    With `clip`, each step's x0 estimate is clamped to [-clip, clip] and eps recomputed from it (images in [-1, 1]: near
+    t = 1 the x0 estimate divides by sqrt(ᾱ) ~ 1e-3 and would otherwise blow up)."""
     if not isinstance(steps, int) or steps < 1: raise ValueError(f"steps must be a positive int, got {steps!r}")
     if not 0 <= eta <= 1: raise ValueError(f"eta must be in [0, 1], got {eta!r}")
     g = torch.Generator().manual_seed(seed)
@@ -148,6 +151,8 @@ def ddim_sample(model:nn.Module, shape:tuple, steps:int=50, eta:float=0.0, seed:
             eps = (1 + guidance)*eps - guidance*model(x, tt, None); nfe += 1
         ab_t, ab_s = alpha_bar(t), alpha_bar(s)
         x0 = (x - (1 - ab_t).sqrt()*eps)/ab_t.sqrt()
+        if clip is not None:
+            x0 = x0.clamp(-clip, clip); eps = (x - ab_t.sqrt()*x0)/(1 - ab_t).sqrt()
         sigma = eta*((1 - ab_s)/(1 - ab_t)).sqrt()*(1 - ab_t/ab_s).clamp_min(0).sqrt()
         x = ab_s.sqrt()*x0 + (1 - ab_s - sigma**2).clamp_min(0).sqrt()*eps + (sigma*torch.randn(x.shape, generator=g) if eta > 0 else 0)
     return x, nfe
