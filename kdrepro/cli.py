@@ -26,7 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument('-p', '--param', nargs=2, action='append', default=[], metavar=('NAME', 'VALUE'), help='set a parameter (repeatable)')
         s.add_argument('--scale', help='smoke, cpu, gpu or auto (default: the notebook\'s, auto)')
         s.add_argument('--seeds', help='number of seeds (the notebook\'s `seeds` parameter)')
-        s.add_argument('--jobs', type=int, default=1, help='notebooks run in parallel (default 1)')
+        s.add_argument('--jobs', type=int, default=1, help='notebooks run in parallel (default 1); with --executor dask and no --scheduler: the LocalCluster\'s worker processes')
+        s.add_argument('--executor', choices=('local', 'dask'), default='local',
+                       help='local: worker processes of this machine (default); dask: each run a task on a Dask cluster')
+        s.add_argument('--scheduler', metavar='ADDRESS', help='with --executor dask: the scheduler of an existing cluster (tcp://HOST:PORT); default: a LocalCluster of --jobs workers')
         s.add_argument('--no-report', action='store_true', help='do not rebuild the comparison report afterwards')
         s.add_argument('--skip-unchanged', action='store_true', help="skip a paper whose current report came from the same notebook, library and parameters")
         s.add_argument('--promote', action='store_true', help="make an ok run the current report even when its scale is below the report's (a sweep: promote its points)")
@@ -123,6 +126,9 @@ def _finish(results, args, store) -> int:
 def _check_jobs(args):
     from kdrepro.runner import UsageError
     if args.jobs < 1: raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.scheduler is not None and args.executor != 'dask': raise UsageError("--scheduler needs --executor dask")
+    if args.scheduler is not None and not args.scheduler.strip(): raise UsageError("--scheduler needs an address, e.g. tcp://HOST:8786")
+    if args.executor == 'dask' and getattr(args, 'until_decided', False): raise UsageError("--until-decided runs with the local executor only")
 
 def cmd_run(args) -> int:
     from kdrepro.runner import find_notebook, read_notebook, plan_params, paper_notebooks, run_papers, UsageError
@@ -151,7 +157,7 @@ def cmd_run(args) -> int:
         return _finish(res, args, store)
     store = _store(create=True)
     res = run_papers(items, jobs=args.jobs, progress=args.all or len(items) > 1, echo=print, store=store.path, reports=reports_dir(),
-                     force_promote=args.promote)
+                     force_promote=args.promote, executor=args.executor, scheduler=args.scheduler)
     return _finish(res, args, store)
 
 def cmd_sweep(args) -> int:
@@ -165,7 +171,7 @@ def cmd_sweep(args) -> int:
           + ('' if args.promote else "; the points stay in runs/ (--promote makes them current reports)"))
     names = [n for n, _ in args.grid]
     try: res = run_papers([(nb, p) for p in points], jobs=args.jobs, progress=True, echo=print, store=store.path, reports=reports_dir(),
-                          promote_ok=args.promote, force_promote=args.promote)
+                          promote_ok=args.promote, force_promote=args.promote, executor=args.executor, scheduler=args.scheduler)
     except RunsInterrupted as e:                                  # the finished points still get their sweep table
         done = [r for r in e.results if r is not None]
         if done: print(f"sweep figure and table of the {len(done)} finished points: {sweep_report(nb.slug, done, names, store, reports_dir())}")

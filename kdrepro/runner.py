@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_runner.ipynb #71d269f1
 from __future__ import annotations
-import os, sys, ast, json, re, math, time, shutil, difflib, itertools, contextlib, traceback, datetime as dt
+import os, sys, ast, json, re, math, time, shutil, socket, tempfile, threading, difflib, itertools, contextlib, traceback, datetime as dt
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, asdict
@@ -22,7 +22,8 @@ from .compare import render_readme
 __all__ = ['SCALE_CHOICES', 'MAX_VALUE_CHARS', 'SWEEP_ASK', 'NotebookError', 'UsageError', 'find_notebook', 'PaperNotebook',
            'read_notebook', 'check_constraints', 'broken_constraints', 'plan_params', 'RunResult', 'pick_kernel',
            'check_kernel', 'library_deps', 'source_hash', 'up_to_date', 'execute_paper', 'RunsInterrupted',
-           'run_papers', 'format_result', 'expand_grid']
+           'run_papers', 'format_result', 'dask_resources', 'run_on_worker', 'land_run', 'local_cluster',
+           'run_papers_dask', 'expand_grid']
 
 # %% ../nbs/07_runner.ipynb #036d15b6
 class NotebookError(ValueError):
@@ -182,6 +183,7 @@ class RunResult:
     "The outcome of one notebook execution."
     slug:str; run_id:str; status:str; run_dir:str; error:str|None=None; duration:float=0.0
     promoted:bool=False; params:dict=field(default_factory=dict); note:str|None=None
+    worker:dict|None=None                  # executor dask: the worker's address, host, pid and when it ran the notebook
     @property
     def ok(self): return self.status == 'ok'
 
@@ -343,8 +345,12 @@ def _job(nb, params, kw):
     except Exception as e:
         return RunResult(nb.slug, '', 'failed', '', f"runner error: {type(e).__name__}: {e}\n{traceback.format_exc()}", 0.0, False, params)
 
-def run_papers(items, jobs:int=1, progress:bool=False, echo=None, **kw) -> list:
-    "Execute (notebook, params) pairs with up to `jobs` in parallel; a failure never stops the others."
+def run_papers(items, jobs:int=1, progress:bool=False, echo=None, executor:str='local', scheduler:str|None=None, **kw) -> list:
+    """Execute (notebook, params) pairs with up to `jobs` in parallel; a failure never stops the others. `executor='dask'`:
+    each pair is a task on the Dask cluster at `scheduler`, or on a LocalCluster of `jobs` workers (`run_papers_dask`)."""
+    if executor == 'dask': return run_papers_dask(items, scheduler=scheduler, jobs=jobs, progress=progress, echo=echo, **kw)
+    if executor != 'local': raise UsageError(f"unknown executor {_q(executor)}: local or dask")
+    if scheduler: raise UsageError("a Dask scheduler is only used with --executor dask")
     from tqdm.auto import tqdm
     jobs = max(1, min(int(jobs), len(items) or 1))
     if jobs > 1: kw.setdefault('threads', max(1, (os.cpu_count() or 1) // jobs))
@@ -398,6 +404,195 @@ def format_result(r:RunResult) -> str:
     if r.error: s += f"\n    {r.error.splitlines()[0]}"
     if r.note: s += f"\n    {r.note}"
     return s
+
+# %% ../nbs/07_runner.ipynb #f3fcda1b
+def dask_resources(params:dict) -> dict|None:
+    "The Dask worker resources a run asks for: `{'GPU': 1}` at the gpu scale (so a mixed cluster places it on a GPU worker), none otherwise."
+    return {'GPU': 1} if params.get('scale') == 'gpu' else None
+
+_WORKER_LOCK = threading.Lock()
+
+def run_on_worker(nb_name:str, nb_source:bytes, nb_dir:str, params:dict, run_id:str, kernel:str,
+                  threads:int|None=None, timeout:float|None=None) -> dict:
+    """The task of a Dask worker: execute one paper notebook with papermill in a worker-local temporary folder (its own run
+    folder and store: nothing the client owns) and return the run folder's files as bytes with the outcome; the folder is then removed."""
+    import papermill as pm
+    try:
+        from distributed import get_worker
+        addr = get_worker().address
+    except (ImportError, ValueError): addr = None
+    with _WORKER_LOCK:             # a kernel inherits this process's environment and stderr: one run at a time per worker process
+        tmp = Path(tempfile.mkdtemp(prefix=f'kdrepro-{paper_slug(nb_name)}-w{os.getpid()}-'))
+        try:
+            run_dir, src, store = tmp/'run', tmp/nb_name, tmp/'results.sqlite'
+            run_dir.mkdir(); src.write_bytes(nb_source)
+            env = dict(KDREPRO_RUN_DIR=run_dir, KDREPRO_RUN_ID=run_id, KDREPRO_STORE=store, KDREPRO_REPORTS=tmp/'reports',
+                       IN_TEST=None, MPLBACKEND='Agg', PYTHONHASHSEED=os.environ.get('PYTHONHASHSEED', '0'))
+            if threads: env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+            t0, status, error = time.time(), 'ok', None
+            with open(run_dir/'run.log', 'w', buffering=1) as log, _env(**env):
+                log.write(f"# kdrepro run {run_id}: {nb_name} kernel={kernel} parameters={canonical_json(params)}"
+                          f" on dask worker {addr} (host {socket.gethostname()}, pid {os.getpid()})\n")
+                try:
+                    check_kernel(kernel)
+                    with _stderr_fd_to(log):
+                        pm.execute_notebook(str(src), str(run_dir/nb_name), parameters=params, kernel_name=kernel,
+                                            progress_bar=False, log_output=False, stdout_file=log, stderr_file=log,
+                                            cwd=nb_dir if os.path.isdir(nb_dir) else str(tmp), execution_timeout=timeout)
+                except Exception as e: status, error = 'failed', _error_text(e)
+            metrics = []
+            if status != 'ok' and store.exists():    # what a failed notebook had measured, as the local executor keeps it
+                with contextlib.suppress(Exception):
+                    metrics = [(r.method, r.metric, None if r.seed != r.seed else int(r.seed), r.value)
+                               for r in ResultsStore(store).metrics(run_id=run_id).itertuples()]
+            files = {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in sorted(run_dir.rglob('*')) if p.is_file() and not p.is_symlink()}
+            return dict(files=files, status=status, error=error, metrics=metrics,
+                        worker=dict(address=addr, host=socket.gethostname(), pid=os.getpid(), started=t0, ended=time.time()))
+        finally: shutil.rmtree(tmp, ignore_errors=True)
+
+def _write_files(run_dir:Path, files:dict):
+    "Write a worker's files (relative path -> bytes) into the run folder, each atomically and results.json last; a path leading outside is refused."
+    root = run_dir.resolve()
+    for rel in sorted(files, key=lambda r: r == 'results.json'):
+        p = run_dir/rel
+        if rel.startswith(('/', '\\')) or '..' in Path(rel).parts or root not in p.resolve().parents:
+            raise ValueError(f"refusing the file {rel[:80]!r} from a worker: it leads outside the run folder")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f'.{p.name}.tmp{os.getpid()}'); tmp.write_bytes(files[rel]); os.replace(tmp, p)
+
+def _dask_error(e:BaseException) -> str:
+    "The error of a Dask task that returned nothing: its worker died, it was cancelled, or the task itself raised."
+    name = type(e).__name__
+    if name == 'KilledWorker': return f"worker died: the Dask worker running this notebook died before it returned (KilledWorker: {e})"
+    if name in ('CancelledError', 'FutureCancelledError'): return f"cancelled: the Dask task was cancelled or its scheduler went away ({name}: {e})"
+    return f"runner error on the worker: {name}: {e}"
+
+def land_run(nb:PaperNotebook, params:dict, run_id:str, run_dir, st:ResultsStore, out:dict|None, error:str|None=None,
+             reports=None, promote_ok:bool=True, force_promote:bool=False) -> RunResult:
+    """The client's side of a Dask run: write what the worker returned (`out` from `run_on_worker`, None when the task
+    failed with `error`) into the run folder, record the outcome in the store and promote an ok run, as `execute_paper` does."""
+    run_dir = Path(run_dir); status, dur, worker = 'failed', 0.0, None
+    if out is not None:
+        worker = out.get('worker'); dur = worker['ended'] - worker['started'] if worker else 0.0
+        try: _write_files(run_dir, out['files']); status, error = out['status'], out['error']
+        except Exception as e: error = f"the worker's files could not be written: {type(e).__name__}: {e}"
+        if out.get('metrics'): st.log_metrics(run_id, out['metrics'])
+    if status == 'ok':
+        try: res = json.loads((run_dir/'results.json').read_text())
+        except (OSError, json.JSONDecodeError):
+            res = {'status': 'failed', 'error': "the notebook ended without writing results.json (it must end with run.finish())"}
+        if res.get('status') != 'ok': status, error = 'failed', res.get('error') or f"results.json says status {res.get('status')!r}"
+    if status != 'ok': settle_run(st, run_dir, status, error, dur)
+    promoted, note = False, None
+    if status == 'ok':
+        d = json.loads((run_dir/'results.json').read_text()); d['source_hash'] = source_hash(nb, params)
+        _atomic_text(run_dir/'results.json', json.dumps(d, indent=1, default=str))
+        record_run(st, d, run_dir)
+        if promote_ok:
+            try: promote(run_dir, nb.slug, reports, readme=render_readme(run_dir), force=force_promote); promoted = True
+            except LowerScale as e: note = str(e)
+            except Exception as e:
+                status, error = 'failed', f"promotion failed: {type(e).__name__}: {e}"
+                settle_run(st, run_dir, status, error, dur)
+        else: note = 'kept in runs/ (not promoted)'
+    with open(run_dir/'run.log', 'a') as log:
+        log.write(f"# {status} after {dur:.1f} s" + (f" on dask worker {worker['address']} (pid {worker['pid']}, ran {worker['started']:.3f}-{worker['ended']:.3f})" if worker else '')
+                  + (f": {error.splitlines()[0]}" if error else '')
+                  + (f"; {note}" if note else '') + "\n")
+    return RunResult(nb.slug, run_id, status, str(run_dir), error, dur, promoted, params, note, worker)
+
+def _kernel_problem(kernel:str) -> str|None:
+    "On a worker: why Jupyter kernel `kernel` cannot run there, or None."
+    try: check_kernel(kernel)
+    except Exception as e: return str(e)
+
+def _cuda_count() -> int:
+    try:
+        import torch
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception: return 0
+
+def local_cluster(jobs:int, gpu:bool=False):
+    """The `LocalCluster` of `--executor dask` without `--scheduler`: `jobs` worker processes of one thread each; a worker
+    that dies fails its task at once (`allowed-failures` 0: never retried, never promoted), and a worker holds only the
+    task it runs (`worker-saturation` 1.0), so a death takes no queued run with it; `GPU=1` on each worker when `gpu`."""
+    import dask
+    from distributed import LocalCluster
+    with dask.config.set({'distributed.scheduler.allowed-failures': 0, 'distributed.scheduler.worker-saturation': 1.0}):
+        return LocalCluster(n_workers=jobs, processes=True, threads_per_worker=1, dashboard_address=None,
+                            resources={'GPU': 1} if gpu else None)
+
+def run_papers_dask(items, scheduler:str|None=None, jobs:int=1, progress:bool=False, echo=None, reports=None, store=None,
+                    kernel:str|None=None, threads:int|None=None, timeout:float|None=None, promote_ok:bool=True,
+                    force_promote:bool=False) -> list:
+    """`run_papers` on a Dask cluster: each (notebook, params) pair is a task (`run_on_worker`) on the cluster at `scheduler`,
+    or on a `local_cluster` of `jobs` workers; this process alone writes run folders, the store and promotions (`land_run`)."""
+    try: from distributed import Client, as_completed as dask_completed
+    except ImportError: raise UsageError("--executor dask needs dask distributed: pip install 'dask[distributed]'") from None
+    reports = Path(reports or reports_dir()).resolve()
+    store_path = Path(store or default_store_path()).resolve()
+    kernel = kernel or pick_kernel()
+    gpu = [nb.slug for nb, p in items if dask_resources(p)]
+    out, cluster, client, t0 = [None]*len(items), None, None, time.time()
+    say = echo or (lambda m: None)
+    try:
+        if scheduler:
+            try: client = Client(scheduler, timeout='20s')
+            except Exception as e: raise UsageError(f"cannot reach the Dask scheduler {scheduler[:100]!r}: {type(e).__name__}: {e}") from None
+        else:
+            jobs = max(1, min(int(jobs), len(items) or 1))
+            if threads is None: threads = max(1, (os.cpu_count() or 1) // jobs)
+            cluster = local_cluster(jobs, gpu=bool(gpu) and _cuda_count() > 0)
+            client = Client(cluster)
+        workers = client.scheduler_info()['workers']
+        if not workers: raise UsageError(f"the Dask scheduler {scheduler} has no workers")
+        if gpu and not any((w.get('resources') or {}).get('GPU', 0) >= 1 for w in workers.values()):
+            raise UsageError(f"{', '.join(dict.fromkeys(gpu))}: a gpu-scale run asks for the Dask worker resource GPU=1 and no worker of this "
+                             "cluster has it (start GPU workers with: dask worker SCHEDULER --resources GPU=1)")
+        bad = {a: m for a, m in client.run(_kernel_problem, kernel).items() if m}
+        if bad: a, m = next(iter(bad.items())); raise UsageError(f"on Dask worker {a}: {m}")
+        st = open_store(store_path, reports)
+        say(f"dask: {len(items)} run{'s' if len(items) != 1 else ''} on {len(workers)} worker{'s' if len(workers) != 1 else ''} of "
+            + (f"the cluster at {scheduler}" if scheduler else f"a LocalCluster ({client.scheduler.address})"))
+        futs, meta = {}, []
+        try:
+            for i, (nb, params) in enumerate(items):        # recorded (stub results.json and store row) before it is submitted
+                run_id = new_run_id(content_hash(params))
+                run_dir = paper_dir(nb.slug, reports)/'runs'/run_id
+                run_dir.mkdir(parents=True)
+                start_record(st, run_id, nb.slug, params, run_dir)
+                meta.append((run_id, run_dir))
+                f = client.submit(run_on_worker, nb.path.name, nb.path.read_bytes(), str(nb.path.parent), params, run_id, kernel,
+                                  threads, timeout, key=f'kdrepro-run-{nb.slug}-{run_id}', resources=dask_resources(params), retries=0)
+                futs[f] = i
+            for f in dask_completed(list(futs)):
+                i = futs[f]; (nb, params), (run_id, run_dir) = items[i], meta[i]
+                try: res, err = f.result(), None
+                except Exception as e: res, err = None, _dask_error(e)
+                try: r = land_run(nb, params, run_id, run_dir, st, res, err, reports, promote_ok, force_promote)
+                except Exception as e:
+                    r = RunResult(nb.slug, run_id, 'failed', str(run_dir), f"runner error: {type(e).__name__}: {e}\n{traceback.format_exc()}", 0.0, False, params)
+                    with contextlib.suppress(Exception): settle_run(st, run_dir, 'failed', r.error)
+                out[i] = r
+                msg = format_result(r)
+                say(f"[{sum(o is not None for o in out)}/{len(items)} {_clock(time.time() - t0)}] {msg}" if progress else msg)
+        except KeyboardInterrupt:
+            with contextlib.suppress(Exception): client.cancel(list(futs))
+            for i, (run_id, run_dir) in enumerate(meta):
+                if out[i] is None:
+                    with contextlib.suppress(Exception): settle_run(st, run_dir, 'interrupted', 'interrupted (Ctrl-C or SIGTERM)', time.time() - t0)
+            raise RunsInterrupted(out, items) from None
+    finally:
+        with contextlib.suppress(Exception):
+            if client is not None: client.close()
+        if cluster is not None:                          # its nanny warns when a worker takes over 4 s to stop (a busy machine): not news
+            import logging
+            lg = logging.getLogger('distributed.nanny'); lvl = lg.level; lg.setLevel(logging.ERROR)
+            try:
+                with contextlib.suppress(Exception): cluster.close()
+            finally: lg.setLevel(lvl)
+    return out
+
 
 # %% ../nbs/07_runner.ipynb #7261d650
 SWEEP_ASK = 50                            # a sweep of more points than this runs only with --yes
