@@ -139,3 +139,32 @@ def test_gpu_runs_ask_for_a_gpu_worker(fresh_env, cluster):
         assert json.loads((d/'results.json').read_text())['scale'] == 'gpu'
     finally:
         os.killpg(w.pid, signal.SIGTERM); w.wait(timeout=60)
+
+def test_sweep_on_dask_keeps_its_points_in_runs(fresh_env, cluster):
+    rc, out, err = cli('sweep', 'fx_good', '-g', 'epochs', '1,4', '--scale', 'smoke', '--no-report', '--executor', 'dask',
+                       '--scheduler', cluster.scheduler_address)
+    assert rc == 0, err
+    runs = store().runs()
+    assert sorted(runs.status) == ['ok', 'ok'] and not (reports()/'fx_good'/'MANIFEST.json').exists()   # a sweep's points are not promoted
+    table = (sorted((reports()/'fx_good'/'sweeps').iterdir())[-1]/'sweep.md').read_text()
+    acc = {int(l.split('|')[1]): float(l.split('|')[4].split('±')[0]) for l in table.splitlines() if re.match(r'\| [14] \| kd \| acc', l)}
+    assert set(acc) == {1, 4} and acc[4] > acc[1]
+
+def test_sigterm_to_the_client_records_its_runs_as_interrupted(fresh_env, tmp_path):
+    rc, out, err = cli('run', 'fx_slow', '-p', 'steps', '1', '--scale', 'smoke', '--no-report')
+    assert rc == 0, err
+    snap = snapshot('fx_slow')
+    wtmp = tmp_path/'workers'; wtmp.mkdir()
+    p = cli_proc('run', 'fx_slow', '--scale', 'smoke', '--executor', 'dask', '--jobs', '1', '--no-report', env={'TMPDIR': str(wtmp)})
+    try:
+        _wait_worker_started(wtmp, 'fx_slow')
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None: os.killpg(p.pid, signal.SIGKILL)
+    assert p.returncode == 130, (out, err)
+    runs = store().runs()
+    assert sorted(runs.status) == ['interrupted', 'ok']
+    rid = runs[runs.status == 'interrupted'].run_id.iloc[0]
+    assert json.loads((reports()/'fx_slow'/'runs'/rid/'results.json').read_text())['status'] == 'interrupted'
+    assert snapshot('fx_slow') == snap
