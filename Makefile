@@ -12,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup apt venv reports test test-nbs test-py docs clean-env bench
+.PHONY: setup apt venv reports test test-slow probe test-nbs test-py docs clean-env bench
 setup: apt venv
 
 # Installs the Debian packages that are missing; where apt-get is absent or not permitted, says which are
@@ -56,6 +56,14 @@ test: setup
 	  if [ -n "$${CI:-}" ]; then exit 1; fi; fi
 	OMP_NUM_THREADS=1 KDREPRO_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --timing
 	$(VENV)/bin/pytest -q tests; rc=$$?; if [ $$rc = 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
+
+# The slow tests (the gpu-scale probe of every notebook, about half an hour on two cores): run before a closing note.
+test-slow: setup
+	$(VENV)/bin/pytest -q --slow -m slow tests
+
+# The gpu-scale probe of every notebook, written to reports/probe.md (and .json).
+probe: setup
+	$(VENV)/bin/kdrepro probe --all --out reports/probe.md
 
 bench: setup
 	$(PY) benchmarks/fit_overhead.py

@@ -10,7 +10,7 @@ from .core import ParamError, reports_dir, describe_param
 from . import catalog
 
 # %% auto #0
-__all__ = ['COMMANDS', 'build_parser', 'cmd_list', 'cmd_params', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_show',
+__all__ = ['COMMANDS', 'build_parser', 'cmd_list', 'cmd_params', 'cmd_run', 'cmd_sweep', 'cmd_report', 'cmd_show', 'cmd_probe',
            'interrupted_text', 'main']
 
 # %% ../nbs/08_cli.ipynb #eb27448c
@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('--rebuild', action='store_true', help='first re-import every results.json under reports/ into the store')
     s = sub.add_parser('show', help="a paper's current report: table and claim verdicts")
     s.add_argument('slug')
+    s = sub.add_parser('probe', help="run notebooks' gpu configurations on this machine with a few steps per stage: parameter counts, step memory, step time, errors")
+    s.add_argument('slugs', nargs='*', metavar='SLUG'); s.add_argument('--all', action='store_true', help='every paper notebook with a gpu scale')
+    s.add_argument('--timeout', type=float, default=1800, help='seconds per notebook cell before the probe of that notebook fails (default 1800)')
+    s.add_argument('--out', metavar='FILE', help='also write the table to FILE (Markdown) and the rows to FILE with .json')
     return p
 
 # %% ../nbs/08_cli.ipynb #c81cc8e7
@@ -203,8 +207,33 @@ def cmd_show(args) -> int:
     print(txt, end='')
     return 0
 
+def cmd_probe(args) -> int:
+    from kdrepro.runner import find_notebook, read_notebook, paper_notebooks, UsageError
+    from kdrepro.probe import probe_params, probe_paper, probe_table
+    if args.all and args.slugs: raise UsageError("give paper slugs or --all, not both")
+    if not args.all and not args.slugs: raise UsageError("name at least one paper (kdrepro probe SLUG) or use --all")
+    if args.timeout <= 0: raise UsageError(f"--timeout must be positive, got {args.timeout}")
+    paths = list(paper_notebooks().values()) if args.all else [find_notebook(s) for s in args.slugs]
+    nbs = [read_notebook(p) for p in dict.fromkeys(paths)]
+    if args.all: nbs = [nb for nb in nbs if any('gpu' in s for s in nb.spec.values())]
+    for nb in nbs: probe_params(nb)                      # every configuration is checked before the first probe runs
+    rows = []
+    for i, nb in enumerate(nbs, 1):
+        r = probe_paper(nb, timeout=args.timeout)
+        rows.append(r)
+        print(f"[{i}/{len(nbs)}] {nb.slug}: {r['status']} in {r['seconds']:.0f} s" + (f" -- {r['error']}" if r['error'] else ''), flush=True)
+    t = probe_table(rows)
+    print(t, end='')
+    if args.out:
+        out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("# gpu-scale probe\n\nWritten by `kdrepro probe`: each notebook's gpu configuration run on this machine with its "
+                       "counts (steps, epochs, items, seeds) shrunk to the smoke values; memory is an estimate (see `kdrepro.probe`).\n\n" + t)
+        out.with_suffix('.json').write_text(json.dumps(rows, indent=1, default=str))
+        print(f"written: {out} and {out.with_suffix('.json')}")
+    return 0 if all(r['status'] == 'ok' for r in rows) else 1
+
 # %% ../nbs/08_cli.ipynb #d4011732
-COMMANDS = dict(list=cmd_list, params=cmd_params, run=cmd_run, sweep=cmd_sweep, report=cmd_report, show=cmd_show)
+COMMANDS = dict(list=cmd_list, params=cmd_params, run=cmd_run, sweep=cmd_sweep, report=cmd_report, show=cmd_show, probe=cmd_probe)
 
 def interrupted_text(cmd:str, results:list, items:list) -> str:
     "What an interrupted `run` or `sweep` did: every finished run and whether it replaced a current report, and what did not finish."
@@ -225,7 +254,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     try: args = parser.parse_args(argv)
     except SystemExit as e: return int(e.code or 0)
-    old = signal.signal(signal.SIGTERM, _sigterm) if args.cmd in ('run', 'sweep') else None
+    old = signal.signal(signal.SIGTERM, _sigterm) if args.cmd in ('run', 'sweep', 'probe') else None
     if old is not None:
         # an interrupt cancels the notebook client's pending asyncio tasks; asyncio would log each one's traceback
         # ("Task exception was never retrieved") when it is collected. The runner records the interruption itself.

@@ -60,3 +60,15 @@ def baseline():
     snap = snapshot('fx_fail')
     rc, out, err = cli('run', 'fx_good', 'fx_fail', 'fx_other', '--scale', 'smoke', '--jobs', '2')
     return dict(rc=rc, out=out, err=err, fx_fail_good=good_fail, fx_fail_snapshot=snap)
+
+def pytest_addoption(parser):
+    parser.addoption('--slow', action='store_true', help='also run the tests marked slow (make test-slow)')
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: a long test (the gpu-scale probe of every notebook); runs with --slow (make test-slow)')
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption('--slow'): return
+    skip = pytest.mark.skip(reason='slow: run with --slow (make test-slow)')
+    for it in items:
+        if 'slow' in it.keywords: it.add_marker(skip)

@@ -1,0 +1,122 @@
+"""The whole suite at the cpu scale: wall time per notebook and in total, with the local executor and with Dask, and a
+cost model of wall time against the number of workers.
+
+    .venv/bin/python benchmarks/suite.py --run local dask [--jobs 2] [--out reports/suite_benchmark.md]
+    .venv/bin/python benchmarks/suite.py                   # the cost model alone, from the recorded runs
+
+`--run E` executes `kdrepro run --all --scale cpu --no-report --executor E --jobs J` in a subprocess, into a scratch
+reports folder and store (the repository's reports/ is not touched) with the machine's teacher cache as it is (say
+which: a warm cache measures the notebooks' own work, not teacher training). Each notebook's metrics are compared
+with its committed report: a deterministic suite gives the same numbers under both executors.
+
+The cost model takes, for every notebook, the cold cost of its current report (the run's wall time plus the first
+computation time of every cached result it read, as its cost line records) and schedules them longest first on N workers (LPT: the
+greedy order within 4/3 of the optimum), for N = 1, 2, 4, 8, 16; the projection to the 56 notebooks of the full
+catalog scales the total by 56 / the number of notebooks measured.
+"""
+import argparse, glob, json, os, re, sqlite3, subprocess, sys, tempfile, time, heapq
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_HIT = re.compile(r'were read from the cache \(their first computation took (\d+) s')
+
+def recorded_durations(reports:Path) -> dict:
+    """slug -> (cold estimate, recorded wall) in seconds, from each paper's current report (reports/<slug>/results.json):
+    the recorded wall time of the run plus the first computation time of everything it read from the cache (the cost
+    line of the discussion says both), so a notebook whose report came from a warm cache is costed as if cold."""
+    out = {}
+    for f in glob.glob(str(reports/'*'/'results.json')):
+        try: d = json.loads(Path(f).read_text())
+        except (OSError, ValueError): continue
+        if d.get('status') != 'ok' or d.get('scale') != 'cpu' or not d.get('duration'): continue
+        m = _HIT.search((d.get('notes') or {}).get('discussion') or '')
+        wall = float(d['duration'])
+        out[d.get('paper') or Path(f).parts[-2]] = (wall + (float(m.group(1)) if m else 0.0), wall)
+    return out
+
+def lpt(times:list, workers:int) -> float:
+    "Makespan of the jobs `times` on `workers` machines, longest first to the least loaded."
+    loads = [0.0]*workers
+    for t in sorted(times, reverse=True): heapq.heappush(loads, heapq.heappop(loads) + t)
+    return max(loads)
+
+def cost_model(durs:dict, n_catalog:int=56) -> str:
+    cold = [c for c, _ in durs.values()]; warm = [w for _, w in durs.values()]
+    if not cold: return "no recorded cpu-scale runs\n"
+    scale = n_catalog/len(cold)
+    L = [f"Notebooks with a cpu-scale report: {len(cold)}. Sum of their cold costs {sum(cold)/60:.1f} min, of their recorded (warm-cache) "
+         f"walls {sum(warm)/60:.1f} min, one thread each; the longest cold notebook {max(cold)/60:.1f} min. Cold costs include teacher and "
+         "student trainings as first measured, some of them on a loaded machine.", "",
+         "| workers | cold, these notebooks (min) | cold, projected to 56 (min) | warm cache, these notebooks (min) | warm, projected to 56 (min) |",
+         "|---:|---:|---:|---:|---:|"]
+    for w in (1, 2, 4, 8, 16):
+        L.append(f"| {w} | {lpt(cold, w)/60:.1f} | {max(lpt(cold, w)*scale, max(cold))/60:.1f} | {lpt(warm, w)/60:.1f} | {max(lpt(warm, w)*scale, max(warm))/60:.1f} |")
+    L += ["", "Wall time against workers: about max(sum / workers, longest notebook) (LPT scheduling is within 4/3 of the optimum).", "",
+          "Slowest notebooks when cold (the candidates for profiling):", "", "| notebook | cold cost (s) | recorded wall (s) |", "|---|---:|---:|"]
+    for slug, (c, w) in sorted(durs.items(), key=lambda kv: -kv[1][0])[:8]: L.append(f"| {slug} | {c:.0f} | {w:.0f} |")
+    return '\n'.join(L) + '\n'
+
+def metrics_of(path:Path) -> dict:
+    try: d = json.loads(path.read_text())
+    except (OSError, ValueError): return {}
+    return {(m['method'], m['metric'], m['seed']): m['value'] for m in d.get('metrics') or []}
+
+def run_suite(executor:str, jobs:int, scratch:Path) -> dict:
+    rep = scratch/executor; rep.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, KDREPRO_REPORTS=str(rep), KDREPRO_STORE=str(rep/'results.sqlite'), HF_HUB_OFFLINE='1')
+    cmd = [str(ROOT/'.venv'/'bin'/'kdrepro'), 'run', '--all', '--scale', 'cpu', '--no-report', '--executor', executor, '--jobs', str(jobs)]
+    print('$', ' '.join(cmd), f'(KDREPRO_REPORTS={rep})', flush=True)
+    t0 = time.time()
+    p = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wall = time.time() - t0
+    (rep/'run.out').write_text(p.stdout)
+    con = sqlite3.connect(rep/'results.sqlite')
+    rows = con.execute("select paper, status, duration, run_dir from runs").fetchall(); con.close()
+    per = {}
+    for paper, status, dur, run_dir in rows:
+        m_new = metrics_of(Path(run_dir)/'results.json'); m_old = metrics_of(ROOT/'reports'/paper/'results.json')
+        same = sum(1 for k in m_new if k in m_old and abs(m_new[k] - m_old[k]) <= 1e-6*max(1, abs(m_old[k])))
+        per[paper] = dict(status=status, seconds=dur or 0.0, metrics=len(m_new), same=same, committed=len(m_old))
+    return dict(executor=executor, jobs=jobs, wall=wall, rc=p.returncode, per=per)
+
+def suite_table(runs:list) -> str:
+    slugs = sorted({s for r in runs for s in r['per']})
+    L = ["| notebook | " + " | ".join(f"{r['executor']} (s) | metrics equal to the committed report" for r in runs) + " |",
+         "|---|" + "---:|---|"*len(runs)]
+    for s in slugs:
+        cells = []
+        for r in runs:
+            x = r['per'].get(s)
+            cells += ['–', '–'] if x is None else [f"{x['seconds']:.0f}" + ('' if x['status'] == 'ok' else f" ({x['status']})"),
+                                                    f"{x['same']}/{x['committed']}"]
+        L.append(f"| {s} | " + " | ".join(cells) + " |")
+    L.append("| **total wall** | " + " | ".join(f"**{r['wall']/60:.1f} min** (exit {r['rc']}) | {sum(x['status']=='ok' for x in r['per'].values())}/{len(r['per'])} ok"
+                                                for r in runs) + " |")
+    return '\n'.join(L) + '\n'
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--run', nargs='*', choices=('local', 'dask'), default=[], help='executors to time on the whole suite')
+    ap.add_argument('--jobs', type=int, default=2)
+    ap.add_argument('--scratch', default=None, help='scratch folder of the runs (default: a temporary one)')
+    ap.add_argument('--out', default=None, help='also write the figures to this Markdown file')
+    a = ap.parse_args(argv)
+    if a.jobs < 1: ap.error('--jobs must be >= 1')
+    scratch = Path(a.scratch or tempfile.mkdtemp(prefix='kdrepro-suite-'))
+    parts = ["# The suite's wall time", "",
+             f"Written by `benchmarks/suite.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores.", ""]
+    runs = [run_suite(e, a.jobs, scratch) for e in a.run]
+    if runs:
+        cache = os.environ.get('KDREPRO_CACHE') or 'the default cache folder'
+        parts += [f"## `kdrepro run --all --scale cpu` with {a.jobs} jobs", "",
+                  f"Each executor ran every notebook into its own scratch reports folder, with the teacher cache of {cache} as it was "
+                  "(warm from earlier runs: these figures are the notebooks' own work, not teacher training). "
+                  "'metrics equal' counts the run's metric values within 1e-6 of the committed report's.", "", suite_table(runs)]
+    parts += ["## Cost model", "", cost_model(recorded_durations(ROOT/'reports'))]
+    text = '\n'.join(parts)
+    print(text)
+    if a.out: Path(a.out).write_text(text); print(f"written: {a.out}")
+    return 0 if all(r['rc'] == 0 for r in runs) else 1
+
+if __name__ == '__main__': sys.exit(main())
