@@ -227,7 +227,7 @@ def cmd_probe(args) -> int:
     if args.out:
         out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("# gpu-scale probe\n\nWritten by `kdrepro probe`: each notebook's gpu configuration run on this machine with its "
-                       "steps, epochs and seeds shrunk to the smoke values and data counts to 256 items; memory is an estimate (see `kdrepro.probe`).\n\n" + t)
+                       "steps, epochs and seeds shrunk to the smoke values and data counts to max(256, four gpu batches) items; memory is an estimate (see `kdrepro.probe`).\n\n" + t)
         out.with_suffix('.json').write_text(json.dumps(rows, indent=1, default=str))
         print(f"written: {out} and {out.with_suffix('.json')}")
     return 0 if all(r['status'] == 'ok' for r in rows) else 1
