@@ -4,7 +4,7 @@
 
 # %% ../nbs/22_distributed.ipynb #dd000004
 from __future__ import annotations
-import os, contextlib
+import os, atexit, contextlib
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader, Sampler
 from .train import Distiller
 
 # %% auto #0
-__all__ = ['dist_env', 'init_distributed', 'get_world_size', 'get_rank', 'is_main', 'main_first', 'ShardedBatches',
-           'sharded_loader', 'DDPDistiller', 'distribute', 'reduce_history']
+__all__ = ['dist_env', 'init_distributed', 'shutdown_distributed', 'get_world_size', 'get_rank', 'is_main', 'main_first',
+           'ShardedBatches', 'sharded_loader', 'DDPDistiller', 'distribute', 'reduce_history']
 
 # %% ../nbs/22_distributed.ipynb #dd000006
 def dist_env() -> dict:
@@ -35,7 +35,16 @@ def init_distributed(backend:str|None=None) -> dict:
         for k in ('MASTER_ADDR', 'MASTER_PORT'):
             if k not in os.environ: raise RuntimeError(f"WORLD_SIZE={env['world_size']} but {k} is not set: launch with torchrun")
         dist.init_process_group(backend or ('nccl' if cuda else 'gloo'), rank=env['rank'], world_size=env['world_size'])
+        atexit.register(shutdown_distributed)
     return env | {'device': device}
+
+def shutdown_distributed():
+    """Leave the process group: a barrier (no rank tears its connections down while another still talks to it), then
+    `destroy_process_group`. `init_distributed` registers it to run at exit, because a gloo group left to the interpreter's
+    shutdown can abort the process (`terminate called without an active exception`) after all the work is done."""
+    if not dist.is_initialized(): return
+    try: dist.barrier()
+    finally: dist.destroy_process_group()
 
 def get_world_size() -> int: return dist.get_world_size() if dist.is_initialized() else 1
 def get_rank() -> int: return dist.get_rank() if dist.is_initialized() else 0
