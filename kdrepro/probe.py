@@ -12,30 +12,43 @@ from torch.nn.modules.module import register_module_forward_pre_hook
 from .core import check_spec, coerce_param, ParamError
 
 # %% auto #0
-__all__ = ['MIN_ITEMS', 'count_kind', 'probe_params', 'install', 'uninstall', 'estimate_bytes', 'summarize', 'refit_params',
-           'probe_paper', 'probe_table']
+__all__ = ['MIN_ITEMS', 'count_kind', 'lr_grid', 'probe_params', 'install', 'uninstall', 'estimate_bytes', 'summarize',
+           'refit_params', 'probe_paper', 'probe_table']
 
 # %% ../nbs/24_probe.ipynb #671c1b6e
 _ITER = re.compile(r'(^|_)(steps|epochs|epoch|iters|iterations|updates|rounds|seeds)($|_)')
 _ITEMS = re.compile(r'^n_|_n$|^num_|(^|_)samples($|_)')
 _SHAPE = re.compile(r'(layers|heads|blocks|experts|classes|channels|dims?|mels|modes|bins|hidden|width|depth)($|_)')
+_PER = re.compile(r'(^|_)per($|_)')
+_PER_UNIT = re.compile(r'(^|_)(tokens?|patches|pixels|frames|bytes|chars|words|bits|steps|epochs)_per($|_)')   # per-item shapes or schedules, not counts of items
+_LRS = re.compile(r'(^|_)lrs($|_)')
 MIN_ITEMS = 256
 
 def count_kind(name:str, s:dict) -> str|None:
-    "'iterations' or 'items' when integer parameter `name` (spec `s`) counts how long or how much, else None (it decides a shape)."
+    "'iterations', 'items' or 'per group' when integer parameter `name` (spec `s`) counts how long, how much or how much per group, else None (it decides a shape)."
     if s.get('type') not in ('int', 'list[int]'): return None
     if _ITER.search(name): return 'iterations'
     if _ITEMS.search(name) and not _SHAPE.search(name): return 'items'
+    if _PER.search(name) and not _PER_UNIT.search(name) and not _SHAPE.search(name): return 'per group'
     return None
 
+def _numbers(v) -> bool:
+    try: return isinstance(v, list) and all(isinstance(float(x), float) for x in v)
+    except (TypeError, ValueError): return False
+
+def lr_grid(name:str, s:dict, gpu) -> bool:
+    "Whether parameter `name` (spec `s`, gpu value `gpu`) is a tuning grid of several values the probe cuts to its first: a list of floats, or a learning-rate grid (`lrs`, `..._lrs`, `lrs_...`) written as numeric strings."
+    if not isinstance(gpu, list) or len(gpu) < 2: return False
+    return s.get('type') == 'list[float]' or (s.get('type') == 'list[str]' and bool(_LRS.search(name)) and _numbers(gpu))
+
 def _shrunk(kind:str, smoke, gpu, least:int=MIN_ITEMS):
-    if kind == 'iterations' or isinstance(smoke, list) or isinstance(gpu, list): return smoke
+    if kind in ('iterations', 'per group') or isinstance(smoke, list) or isinstance(gpu, list): return smoke
     if gpu == 0: return max(smoke, least) if smoke else 0     # 0 items commonly means "all of them"
     return min(gpu, max(smoke, least))
 
 def probe_params(nb) -> tuple:
     """The parameters of the probe of paper notebook `nb` (a `runner.PaperNotebook`) and notes on what was kept: gpu values
-    for shapes, smoke values for iteration counts, `max(smoke, 256, 4 x the largest gpu batch)` (at most gpu) for item counts, a float grid's first gpu value."""
+    for shapes, smoke values for iteration counts and counts per group, `max(smoke, 256, 4 x the largest gpu batch)` (at most gpu) for item counts, a tuning grid's first gpu value (`lr_grid`)."""
     from kdrepro.runner import broken_constraints
     spec = nb.spec
     if not any('gpu' in s for s in spec.values()): raise ParamError(f"{nb.slug}: no parameter has a gpu value, so there is no gpu scale to probe")
@@ -52,7 +65,7 @@ def probe_params(nb) -> tuple:
         if kind and s.get('smoke') is not None and gpu[name] is not None:
             v = _shrunk(kind, s['smoke'], gpu[name], least)
             if v != gpu[name]: vals[name] = shrunk[name] = v
-        elif s.get('type') == 'list[float]' and isinstance(gpu[name], list) and len(gpu[name]) > 1: vals[name] = shrunk[name] = gpu[name][:1]
+        elif lr_grid(name, s, gpu[name]): vals[name] = shrunk[name] = gpu[name][:1]
     notes = []
     for expr, why in nb.constraints:
         if not broken_constraints([(expr, why)], vals): continue
@@ -92,10 +105,11 @@ class _Probe:
         return '?'
 
     def post_step(self, opt, args, kwargs):
-        k = id(opt)
-        if k not in self.stages:
+        k = getattr(opt, '_kdrepro_probe_stage', None)     # not id(opt): a freed optimiser's id is reused by the next one
+        if k is None:
             if len(self.stages) >= self.max_stages: self.reset(); return
-            self.stages[k] = len(self.stages); self.counts[k] = 0
+            k = len(self.stages); self.stages[k] = k; self.counts[k] = 0
+            opt._kdrepro_probe_stage = k
         self.counts[k] += 1
         if self.counts[k] <= self.per_stage:
             params = [p for g in opt.param_groups for p in g['params']]
