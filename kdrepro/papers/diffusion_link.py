@@ -11,9 +11,11 @@ import torch.nn.functional as F
 from ..core import set_seed
 from ..generative import add_noise, time_embedding, ddim_sample, T_MIN
 from ..weights import flat_state, load_state
+from ..retrieval import rank_of_truth
 
 # %% auto #0
-__all__ = ['gap_metrics', 'retrieval', 'Bridge', 'bridge_audio', 'train_bridge']
+__all__ = ['AUDIO_TEXT_SPLITS', 'gap_metrics', 'retrieval', 'Bridge', 'bridge_audio', 'train_bridge', 'audio_text_index',
+           'load_audio_text']
 
 # %% ../../nbs/papers/20_diffusion_link.ipynb #dl000008
 def gap_metrics(a:torch.Tensor, t:torch.Tensor) -> dict:
@@ -25,7 +27,7 @@ def gap_metrics(a:torch.Tensor, t:torch.Tensor) -> dict:
 def retrieval(a:torch.Tensor, t:torch.Tensor, ks=(1, 5)) -> dict:
     "Audio-to-text recall@k: the share of rows whose paired text ranks within the top k by cosine (ties count against)."
     s = F.normalize(a, dim=-1) @ F.normalize(t, dim=-1).T
-    rank = (s >= s.diag()[:, None]).sum(1)           # 1 = the truth is strictly best
+    rank = rank_of_truth(s, torch.eye(len(s), dtype=torch.bool))   # 1 = the truth is strictly best
     return {f'R@{k}': float((rank <= k).float().mean()) for k in ks}
 
 # %% ../../nbs/papers/20_diffusion_link.ipynb #dl000013
@@ -39,7 +41,9 @@ class Bridge(nn.Module):
         self.out = nn.Linear(hidden, dim)
 
     def forward(self, x, t=None, cond=None):
-        h = self.inp(torch.cat([x, cond, time_embedding(t, self.t_dim)], 1) if self.diffusion else x)
+        # the unit audio condition is scaled by sqrt(D), as x0 = sqrt(D) * text is: unscaled (~1/sqrt(D) per coordinate beside a
+        # unit-variance x_t) the network learned to ignore it (pair cosine 0.000 in run 20261205-131023)
+        h = self.inp(torch.cat([x, cond*math.sqrt(cond.shape[1]), time_embedding(t, self.t_dim)], 1) if self.diffusion else x)
         for b in self.blocks: h = h + b(h)
         return self.out(h)
 
@@ -74,3 +78,66 @@ def train_bridge(kind:str, a:torch.Tensor, t:torch.Tensor, steps:int, lr:float, 
             loss = (net(add_noise(tb*scale, tt, eps), tt, ab) - eps).pow(2).mean()
         opt.zero_grad(); loss.backward(); opt.step(); sched.step()
     return flat_state(net)
+
+# %% ../../nbs/papers/20_diffusion_link.ipynb #dl000019b
+import csv
+from pathlib import Path
+import numpy as np
+from ..data import DataUnavailable, SR, N_MELS, log_mel
+
+AUDIO_TEXT_SPLITS = {'clotho': {'train': 'development', 'val': 'validation', 'test': 'evaluation'},
+                     'audiocaps': {'train': 'train', 'val': 'val', 'test': 'test'}}
+
+def _read_wav(f:Path, seconds:float) -> np.ndarray:
+    "Mono float32 samples of WAV `f` at `SR` Hz, the first `seconds` s, zero-padded."
+    from scipy.io import wavfile
+    from scipy.signal import resample_poly
+    try: sr, w = wavfile.read(f)
+    except Exception as e: raise DataUnavailable(f"{f}: not a readable WAV file ({type(e).__name__}: {e})") from None
+    w = np.asarray(w)
+    if w.size == 0: raise DataUnavailable(f"{f}: empty WAV file")
+    if w.dtype.kind in 'iu': w = (w.astype(np.float64) - (2**(8*w.dtype.itemsize - 1) if w.dtype.kind == 'u' else 0))/2**(8*w.dtype.itemsize - 1)
+    w = w.astype(np.float64)
+    if w.ndim == 2: w = w.mean(1)
+    w = w[:int(math.ceil(seconds*sr))]
+    if sr != SR: g = math.gcd(int(sr), SR); w = resample_poly(w, SR//g, int(sr)//g)
+    n = int(round(seconds*SR)); out = np.zeros(n, np.float32); out[:min(n, len(w))] = w[:n]
+    return out
+
+def _csv_rows(f:Path, need:tuple) -> list:
+    if not f.is_file(): raise DataUnavailable(f"missing caption file {f}")
+    with open(f, newline='', encoding='utf-8') as h: rows = list(csv.DictReader(h))
+    miss = [c for c in need if not rows or c not in rows[0]]
+    if miss: raise DataUnavailable(f"{f}: missing column(s) {miss}" + ('' if rows else ' (no rows)'))
+    return rows
+
+def audio_text_index(root, fmt:str='clotho', split:str='train') -> list:
+    "`[(wav path, [captions])]` of a Clotho or AudioCaps `split` under `root`, checked to exist; see `load_audio_text`."
+    if fmt not in AUDIO_TEXT_SPLITS: raise ValueError(f"fmt must be one of {list(AUDIO_TEXT_SPLITS)}, got {fmt!r}")
+    if split not in AUDIO_TEXT_SPLITS[fmt]: raise ValueError(f"split must be one of {list(AUDIO_TEXT_SPLITS[fmt])}, got {split!r}")
+    root = Path(root); s = AUDIO_TEXT_SPLITS[fmt][split]
+    if not root.is_dir(): raise DataUnavailable(f"data_root {root} is not a directory")
+    if fmt == 'clotho':
+        rows = _csv_rows(root/f'clotho_captions_{s}.csv', ('file_name', 'caption_1'))
+        adir = next((d for d in (root/s, root/f'clotho_audio_{s}'/s, root/f'clotho_audio_{s}') if d.is_dir()), None)
+        if adir is None: raise DataUnavailable(f"no audio folder for the Clotho {s} split under {root} (looked for {s}/, clotho_audio_{s}/{s}/)")
+        items = [(adir/r['file_name'], [r[k] for k in sorted(r) if k.startswith('caption_') and r[k]]) for r in rows]
+    else:
+        rows = _csv_rows(root/f'{s}.csv', ('youtube_id', 'caption'))
+        adir = root/s
+        if not adir.is_dir(): raise DataUnavailable(f"no audio folder {adir} for the AudioCaps {s} split")
+        caps = {}
+        for r in rows: caps.setdefault(r['youtube_id'], []).append(r['caption'])
+        items = [(next((p for p in (adir/f'{y}.wav', adir/f'Y{y}.wav') if p.exists()), adir/f'{y}.wav'), c) for y, c in caps.items()]
+    missing = [str(f) for f, _ in items if not f.is_file()]
+    if missing: raise DataUnavailable(f"{len(missing)} audio file(s) listed in the {fmt} {s} captions are missing, e.g. {missing[0]}")
+    return items
+
+def load_audio_text(root, fmt:str='clotho', split:str='train', n:int|None=None, seconds:float=10.0) -> dict:
+    """The first `n` clips of a local Clotho (`fmt='clotho'`) or AudioCaps (`'audiocaps'`) `split` ('train', 'val', 'test'):
+    `x` raw log-mel features `(N, 1, N_MELS, frames)` at `SR` Hz of the first `seconds` seconds, `captions` (a list of each
+    clip's captions) and `files`."""
+    if not seconds > 0: raise ValueError(f"seconds must be positive, got {seconds!r}")
+    items = audio_text_index(root, fmt, split)[:n]
+    x = log_mel(np.stack([_read_wav(f, seconds) for f, _ in items]))[:, None].contiguous()
+    return {'x': x, 'captions': [c for _, c in items], 'files': [str(f) for f, _ in items]}
