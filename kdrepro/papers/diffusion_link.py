@@ -59,8 +59,8 @@ def bridge_audio(kind:str, a:torch.Tensor, net:Bridge|None=None, shift:torch.Ten
     raise ValueError(f"unknown bridge {kind!r}; one of none, mean_shift, mlp, diffusion")
 
 # %% ../../nbs/papers/20_diffusion_link.ipynb #dl000016
-def train_bridge(kind:str, a:torch.Tensor, t:torch.Tensor, steps:int, lr:float, batch_size:int=128, hidden:int=128, blocks:int=3, seed:int=0) -> dict:
-    "Train a `Bridge` of `kind` ('mlp' or 'diffusion') on paired audio / text embeddings; returns `flat_state`."
+def train_bridge(kind:str, a:torch.Tensor, t:torch.Tensor, steps:int, lr:float, batch_size:int=128, hidden:int=128, blocks:int=3, seed:int=0, code:str='') -> dict:
+    "Train a `Bridge` of `kind` ('mlp' or 'diffusion') on paired audio / text embeddings; returns `flat_state`. `code` (unused) keys `cached_call` to the module's version: a change in `Bridge` must re-train."
     if kind not in ('mlp', 'diffusion'): raise ValueError(f"train_bridge trains 'mlp' or 'diffusion', got {kind!r}")
     if a.shape != t.shape: raise ValueError(f"a {tuple(a.shape)} and t {tuple(t.shape)} must be paired")
     set_seed(seed); g = torch.Generator().manual_seed(seed + 5)
