@@ -4,20 +4,28 @@
 
 # %% ../../nbs/papers/03_cprd.ipynb #cp030006
 from __future__ import annotations
-import math, time
+import math, time, re, json
+from pathlib import Path
+from types import SimpleNamespace
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 from ..scenes import CELL_NAMES, WordTokenizer, scenes, scene_captions
-from ..retrieval import (TinyCLIP, CrossEncoder, encode_texts, contrastive_loss, negative_captions, retrieval_metrics, cosine)
+from ..retrieval import (TinyCLIP, CrossEncoder, encode_texts, contrastive_loss, negative_captions, retrieval_metrics, cosine,
+                               MiniLMTower, load_image_text)
+from ..models import SmallCNN, load_minilm, encode_text, MINILM_DIM
+from ..data import DataUnavailable
+from ..core import ParamError
 from ..weights import flat_state, load_state, code_version
 from ..experiment import cached_call
 
 # %% auto #0
 __all__ = ['SC', 'METHODS', 'plackett_luce', 'cprd_loss', 'full_rank_loss', 'logit_kd_loss', 'scene_view', 'candidate_lists',
            'scene_setup', 'cross_teacher', 'teacher_scores', 'kd_term', 'batches', 'candidate_logits', 'train_student',
-           'evaluate']
+           'evaluate', 'caption_words', 'text_neighbour_lists', 'real_splits', 'check_data_root', 'real_setup',
+           'write_karpathy_fixture', 'ImageTextCrossEncoder', 'listwise_loss', 'image_cross_teacher',
+           'image_teacher_scores']
 
 # %% ../../nbs/papers/03_cprd.ipynb #cp030007
 def plackett_luce(s:torch.Tensor, order:torch.Tensor, top:int|None=None, tau:float=1.0) -> torch.Tensor:
@@ -171,3 +179,197 @@ def evaluate(m:TinyCLIP, ev:dict) -> dict:
         _, s = candidate_logits(m, img, ev['cand_ids'], ev['cand_mask'])
         out['pick'] = float((s.argmax(1) == 0).float().mean())
     return out
+
+# %% ../../nbs/papers/03_cprd.ipynb #cp030051
+def caption_words(text:str, max_words:int=30) -> str:
+    "A free caption in the form the student's word tokenizer reads: lower-case letter runs only, at most `max_words` of them."
+    return ' '.join(re.findall(r"[a-z]+", text.lower())[:max_words])
+
+def text_neighbour_lists(captions:list, k_hard:int, k_rand:int, seed:int, emb:torch.Tensor|None=None) -> list:
+    """Candidate lists for real image-text data, where no one-attribute negatives exist: for image i (`captions[i]`: its
+    captions, the first its positive) [its first caption, one caption of each of the `k_hard` other images whose captions lie
+    nearest to it (cosine of the sentence embeddings `emb` of the flattened captions; None = MiniLM's, `models.encode_text`,
+    cached), each the caption of that image nearest to i's, then the first captions of `k_rand` random other images (seeded)].
+    A caption equal to i's positive is never a negative."""
+    n = len(captions)
+    if k_hard + k_rand > n - 1: raise ValueError(f"{k_hard} + {k_rand} negatives per list need at least {k_hard + k_rand + 1} images, got {n}")
+    flat = [c for cs in captions for c in cs]
+    owner = torch.tensor([i for i, cs in enumerate(captions) for _ in cs])
+    emb = F.normalize(encode_text(flat) if emb is None else torch.as_tensor(emb, dtype=torch.float32), dim=-1)
+    if len(emb) != len(flat): raise ValueError(f"emb has {len(emb)} rows for {len(flat)} captions")
+    first = torch.tensor([int((owner == i).nonzero()[0]) for i in range(n)])
+    sim = emb[first] @ emb.T                                             # [n, captions]: each image's positive against every caption
+    best = torch.full((n, n), -math.inf).scatter_reduce(1, owner.expand(n, -1).contiguous(), sim, 'amax')   # its nearest caption per image
+    best.fill_diagonal_(-math.inf)
+    rng = np.random.default_rng([seed, 11]); out = []
+    for i in range(n):
+        pos, negs, used = captions[i][0], [], {i}
+        for j in best[i].argsort(descending=True).tolist():
+            if len(negs) == k_hard: break
+            if j == i: continue
+            mine = [int(t) for t in (owner == j).nonzero().flatten() if flat[int(t)] != pos]
+            if not mine: continue
+            negs.append(flat[max(mine, key=lambda t: float(sim[i, t]))]); used.add(j)
+        for j in rng.permutation(n).tolist():
+            if len(negs) == k_hard + k_rand: break
+            if j not in used and captions[j][0] != pos: negs.append(captions[j][0]); used.add(j)
+        if len(negs) < k_hard + k_rand: raise ValueError(f"image {i}: only {len(negs)} distinct negatives for {k_hard} + {k_rand}")
+        out.append([pos] + negs)
+    return out
+
+def real_splits(fmt:str) -> dict:
+    "Which `load_image_text` split serves as train / validation / test: Karpathy's own three; COCO 2017 has no test captions, so validation and test are disjoint parts of val2017."
+    if fmt == 'karpathy': return {'train': 'train', 'val': 'val', 'test': 'test'}
+    if fmt == 'coco': return {'train': 'train', 'val': 'val', 'test': 'val'}
+    raise ValueError(f"data_fmt must be 'karpathy' or 'coco', got {fmt!r}")
+
+def check_data_root(root, fmt:str='karpathy') -> None:
+    """The start-time check of `data_root`: a folder `retrieval.load_image_text` reads in layout `fmt`, each split's
+    captions file parsed and its first image decoded. Raises a `ParamError` naming the problem, before any compute."""
+    try:
+        for s in sorted(set(real_splits(fmt).values())): load_image_text(root, fmt, s, size=8, n=1)
+    except json.JSONDecodeError as e: raise ParamError(f"data_root {root}: its captions file is not valid JSON ({e})") from e
+    except (DataUnavailable, ValueError, OSError) as e: raise ParamError(f"data_root {root} ({fmt} layout): {e}") from e
+
+def real_setup(root, fmt:str, n_train:int, n_val:int, n_test:int, k_hard:int, k_rand:int, size:int=64, seed:int=0, max_words:int=30) -> dict:
+    """`scene_setup`'s dict for real COCO / Flickr30K data from `data_root` (`load_image_text`, images at `size` x `size`):
+    the first `n_train` training images, `n_val` validation and `n_test` test images (COCO: val2017 split into both),
+    captions as `caption_words`, candidate lists by `text_neighbour_lists` (`k_hard` text-nearest + `k_rand` random
+    negatives; the image's first caption is its positive), a `WordTokenizer` over the training captions' words (unknown
+    words in the other splits map to <unk>), token ids `<split>_cid`/`<split>_cmask` [n, C, L] and `ev[split]`.
+    `D[split].x` holds the images; `D[split].captions` every caption of each image."""
+    sp = real_splits(fmt); D, raw = {}, {}
+    if sp['val'] == sp['test']:
+        d = load_image_text(root, fmt, sp['val'], size=size, n=n_val + n_test)
+        if len(d['ids']) <= n_val: raise DataUnavailable(f"{d['source']}: {len(d['ids'])} images, not enough for {n_val} validation and any test images")
+        raw['val'] = {'images': d['images'][:n_val], 'captions': d['captions'][:n_val], 'ids': d['ids'][:n_val], 'source': d['source']}
+        raw['test'] = {'images': d['images'][n_val:], 'captions': d['captions'][n_val:], 'ids': d['ids'][n_val:], 'source': d['source']}
+    else:
+        raw['val'] = load_image_text(root, fmt, sp['val'], size=size, n=n_val)
+        raw['test'] = load_image_text(root, fmt, sp['test'], size=size, n=n_test)
+    raw['train'] = load_image_text(root, fmt, sp['train'], size=size, n=n_train)
+    for k in ('train', 'val', 'test'):
+        caps = [[caption_words(c, max_words) for c in cs] for cs in raw[k]['captions']]
+        caps = [[c for c in cs if c] for cs in caps]
+        if not all(caps): raise ValueError(f"{raw[k]['source']}: an image has no caption with letters")
+        if len(caps) < 1 + k_hard + k_rand: raise DataUnavailable(f"{raw[k]['source']}: {len(caps)} images, fewer than a candidate list of 1 + {k_hard} + {k_rand} needs")
+        D[k] = SimpleNamespace(x=raw[k]['images'], captions=caps, ids=raw[k]['ids'], synthesized=False, source=raw[k]['source'])
+        D[f'{k}_caps'] = [cs[0] for cs in caps]
+        D[f'{k}_cands'] = text_neighbour_lists(caps, k_hard, k_rand, seed + ('train', 'val', 'test').index(k))
+    D['tok'] = tok = WordTokenizer(extra={w for cs in D['train'].captions for c in cs for w in c.split()})
+    D['L'] = L = 2 + max(len(c.split()) for k in ('train', 'val', 'test') for cl in D[f'{k}_cands'] for c in cl)
+    D['ev'], D['size'] = {}, size
+    for k in ('train', 'val', 'test'):
+        n, C = len(D[f'{k}_cands']), len(D[f'{k}_cands'][0])
+        ids, mask = encode_texts(tok, sum(D[f'{k}_cands'], []), L)
+        D[f'{k}_cid'], D[f'{k}_cmask'] = ids.view(n, C, L), mask.view(n, C, L)
+        D['ev'][k] = dict(images=D[k].x, ids=D[f'{k}_cid'][:, 0], mask=D[f'{k}_cmask'][:, 0], cand_ids=D[f'{k}_cid'], cand_mask=D[f'{k}_cmask'])
+    return D
+
+_FIX_RGB = {'red': (220, 40, 40), 'green': (40, 170, 60), 'blue': (40, 70, 220), 'yellow': (235, 215, 40),
+            'white': (245, 245, 245), 'black': (25, 25, 25), 'purple': (140, 50, 170), 'orange': (240, 140, 30)}
+
+def write_karpathy_fixture(root, splits:dict|None=None, seed:int=0, size:int=48) -> Path:
+    """Write a tiny **synthesized** Flickr30K folder in the Karpathy-split layout `load_image_text` reads:
+    `root/dataset_flickr30k.json` (images[]: filename, imgid, split, sentences[]: raw, tokens, sentid) and
+    `root/flickr30k-images/<imgid>.jpg`: a square of one colour on a background of another, five template captions each
+    naming the colours and the square's quadrant. `splits`: images per split (default 8 each: the smoke scale's sizes)."""
+    from PIL import Image
+    root = Path(root); (root/'flickr30k-images').mkdir(parents=True, exist_ok=True)
+    splits = splits or {'train': 8, 'val': 8, 'test': 8}
+    rng = np.random.default_rng([seed, 23]); names = list(_FIX_RGB); images, k, sid = [], 0, 0
+    for split, n in splits.items():
+        for _ in range(n):
+            fg, bg = rng.choice(len(names), 2, replace=False); fg, bg = names[fg], names[bg]
+            s = int(rng.integers(size//4, size//2)); x, y = (int(v) for v in rng.integers(0, size - s, 2))
+            a = np.empty((size, size, 3), np.uint8); a[:] = _FIX_RGB[bg]; a[y:y + s, x:x + s] = _FIX_RGB[fg]
+            Image.fromarray(a).save(root/'flickr30k-images'/f'{k}.jpg', quality=95)
+            place = ('top' if y + s/2 < size/2 else 'bottom') + ' ' + ('left' if x + s/2 < size/2 else 'right')
+            raws = [f"A {fg} square on a {bg} background.", f"The {fg} square sits in the {place}.", f"{fg} block against {bg}",
+                    f"a picture of a {fg} square in the {place} corner", f"A {bg} background with a {fg} square."]
+            sents = []
+            for r in raws: sents.append({'raw': r, 'tokens': re.findall(r"[a-z]+", r.lower()), 'imgid': k, 'sentid': sid}); sid += 1
+            images.append({'filename': f'{k}.jpg', 'imgid': k, 'split': split, 'sentences': sents, 'sentids': [t['sentid'] for t in sents]})
+            k += 1
+    (root/'dataset_flickr30k.json').write_text(json.dumps({'images': images, 'dataset': 'flickr30k'}))
+    return root
+
+
+# %% ../../nbs/papers/03_cprd.ipynb #cp030057
+class ImageTextCrossEncoder(nn.Module):
+    """An image-text cross-encoder: the feature map of a small CNN (`models.SmallCNN`'s stages, the core `ImageTower`'s
+    network; trained from scratch) as image tokens, projected to MiniLM's width with a learned position embedding; the caption
+    through MiniLM's embeddings and its frozen bottom layers alone, then the image tokens inserted after its [CLS] and the joint
+    sequence through the top `train_layers` MiniLM layers (trainable); a linear pair head on the first token ([CLS])."""
+    def __init__(self, train_layers:int=2, img_size:int=64, width:int=32, depth:int=3):
+        super().__init__()
+        if not isinstance(train_layers, int) or train_layers < 1: raise ValueError(f"train_layers must be an int >= 1 (the layers that read image and caption jointly), got {train_layers!r}")
+        self.enc = MiniLMTower(train_layers).enc; self.train_layers = train_layers
+        self.cnn = SmallCNN(n_classes=1, in_ch=3, width=width, depth=depth, img_size=img_size)
+        self.cnn.fc.requires_grad_(False)                                 # the CNN's classifier head is not used
+        side = img_size
+        for _ in range(depth): side = -(-side//2)
+        self.proj = nn.Sequential(nn.Linear(self.cnn.channels[-1], MINILM_DIM), nn.LayerNorm(MINILM_DIM))
+        self.pos = nn.Parameter(0.02*torch.randn(1, side*side, MINILM_DIM))
+        self.head = nn.Linear(MINILM_DIM, 1)
+    def tokenize(self, captions, max_len:int=48) -> dict:
+        "`{'input_ids', 'attention_mask', 'token_type_ids'}` of `[CLS] caption [SEP]` (MiniLM's WordPiece), padded to the longest."
+        t = load_minilm()[0](list(captions), padding=True, truncation=True, max_length=max_len, return_tensors='pt')
+        return {k: t[k] for k in ('input_ids', 'attention_mask', 'token_type_ids')}
+    def image_tokens(self, images:torch.Tensor) -> torch.Tensor:
+        "Image tokens [n, h*w, 384]: the CNN's last feature map, one token per cell."
+        x = images
+        for i in range(len(self.cnn.channels)): x = getattr(self.cnn, f'stage{i+1}')(x)
+        return self.proj(x.flatten(2).transpose(1, 2)) + self.pos[:, :x.shape[2]*x.shape[3]]
+    def forward(self, images:torch.Tensor, batch:dict) -> torch.Tensor:
+        """Pair scores [n*C] of `images` [n, 3, H, W] with the captions of `batch` [n*C, L]: pair i*C + c is image i with
+        caption i*C + c (each image's candidate list, in a row)."""
+        ids, mask = batch['input_ids'], batch['attention_mask']
+        if len(ids) % len(images): raise ValueError(f"{len(ids)} captions are not a whole number of lists for {len(images)} images")
+        layers = self.enc.encoder.layer; k = len(layers) - self.train_layers
+        ext = lambda m: (1.0 - m[:, None, None, :].float())*torch.finfo(torch.float32).min   # additive mask: 0 = attend
+        out = lambda r: r[0] if isinstance(r, tuple) else r
+        h = self.enc.embeddings(input_ids=ids, token_type_ids=batch.get('token_type_ids'))
+        for layer in layers[:k]: h = out(layer(h, ext(mask)))
+        v = self.image_tokens(images).repeat_interleave(len(ids)//len(images), 0)
+        h = torch.cat([h[:, :1], v, h[:, 1:]], 1)
+        m = torch.cat([mask[:, :1], mask.new_ones(v.shape[:2]), mask[:, 1:]], 1)
+        for layer in layers[k:]: h = out(layer(h, ext(m)))
+        return self.head(h[:, 0]).squeeze(-1)
+
+def listwise_loss(logits:torch.Tensor) -> torch.Tensor:
+    "The teachers' training loss: softmax cross-entropy of each candidate list's logits [n, C] with the caption (candidate 0) as the class."
+    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long))
+
+def image_cross_teacher(images:torch.Tensor, cands:list, score_images:list, score_cands:list, steps:int, lr:float, batch_size:int=8,
+                        train_layers:int=2, img_lr:float=1e-3, width:int=32, depth:int=3, seed:int=0, code:str='') -> dict:
+    """`cross_teacher` for real images: train `ImageTextCrossEncoder(train_layers)` on (image, candidate) pairs with the
+    `listwise_loss` over each image's candidate list (`cands`, the caption first); AdamW (MiniLM layers `lr`, the image tower,
+    projection and head `img_lr`), cosine decay. Returns its logits [n, C] for each pair of `score_images` x `score_cands`
+    as `scores0`, `scores1`, ... and `steps` (for `cached_call`)."""
+    torch.manual_seed(seed); ce = ImageTextCrossEncoder(train_layers, images.shape[-1], width, depth)
+    lm = [p for p in ce.enc.parameters() if p.requires_grad]; ids_lm = {id(p) for p in lm}
+    rest = [p for p in ce.parameters() if p.requires_grad and id(p) not in ids_lm]
+    opt = torch.optim.AdamW([{'params': lm, 'lr': lr}, {'params': rest, 'lr': img_lr}], weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5*(1 + math.cos(math.pi*min(s, steps)/steps)))
+    g = torch.Generator().manual_seed(seed); C = len(cands[0])
+    for _ in range(steps):
+        idx = torch.randint(len(images), (batch_size,), generator=g)
+        ce.train(); logits = ce(images[idx], ce.tokenize([c for i in idx.tolist() for c in cands[i]])).view(batch_size, C)
+        loss = listwise_loss(logits)
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
+    ce.eval(); out = {'steps': torch.tensor(steps)}
+    with torch.no_grad():
+        for k, (im, cs) in enumerate(zip(score_images, score_cands)):
+            out[f'scores{k}'] = torch.cat([ce(im[s:s + 32], ce.tokenize([c for cl in cs[s:s + 32] for c in cl])).view(-1, C) for s in range(0, len(im), 32)])
+    return out
+
+def image_teacher_scores(D:dict, steps:int, lr:float, batch_size:int, train_layers:int, img_lr:float=1e-3) -> tuple:
+    """`teacher_scores` for `real_setup`'s data: the image-text cross-encoder (trained on the training lists, seed 0) through
+    `cached_call`; its logits on the training and the validation candidate lists, and the cache meta."""
+    out, meta = cached_call(image_cross_teacher, name='cprd image-text cross-encoder teacher', images=D['train'].x, cands=D['train_cands'],
+                            score_images=[D['train'].x, D['val'].x], score_cands=[D['train_cands'], D['val_cands']], steps=steps, lr=lr,
+                            batch_size=batch_size, train_layers=train_layers, img_lr=img_lr, seed=0,
+                            code=code_version('kdrepro.models', 'kdrepro.retrieval', 'kdrepro.papers.cprd'))
+    return out['scores0'], out['scores1'], meta
+
