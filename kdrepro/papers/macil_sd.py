@@ -12,8 +12,9 @@ import torch.nn.functional as F
 from ..weights import flat_state, load_state
 
 # %% auto #0
-__all__ = ['METHODS', 'av_bags', 'topk_pool', 'mil_loss', 'infonce', 'cmal_loss', 'VNet', 'AVNet', 'sd_momentum', 'sd_blend',
-           'average_precision', 'scores', 'train_macil', 'evaluate']
+__all__ = ['METHODS', 'XD_LISTS', 'XD_NORMAL', 'av_bags', 'topk_pool', 'mil_loss', 'infonce', 'cmal_loss', 'VNet', 'AVNet',
+           'sd_momentum', 'sd_blend', 'average_precision', 'scores', 'frame_ap', 'train_macil', 'evaluate',
+           'xd_violence_index', 'load_xd_violence', 'xd_split', 'write_xd_fixture']
 
 # %% ../../nbs/papers/08_macil_sd.ipynb #ad416de3
 def av_bags(images, audio, labels, n_bags:int, T:int=32, target:int=0, p_event:float=0.5, max_run:int=4,
@@ -45,14 +46,25 @@ def av_bags(images, audio, labels, n_bags:int, T:int=32, target:int=0, p_event:f
     return {'v': V[torch.as_tensor(iv)], 'a': A[torch.as_tensor(ia)], 'y': torch.as_tensor(y), 'frame': torch.as_tensor(frame)}
 
 # %% ../../nbs/papers/08_macil_sd.ipynb #c67d8bbb
-def topk_pool(frame_logits:torch.Tensor, k:int) -> torch.Tensor:
-    "The MIL bag probability: the mean of the top-`k` frame probabilities of each bag ([n, T] -> [n])."
-    if not 1 <= k <= frame_logits.shape[1]: raise ValueError(f"k must lie in [1, T={frame_logits.shape[1]}], got {k}")
-    return torch.sigmoid(frame_logits).topk(k, dim=1).values.mean(1)
+def _ks(k, n:int) -> torch.Tensor:
+    "`k` (an int, or one per bag) as a LongTensor [n]."
+    return torch.as_tensor(k, dtype=torch.long).expand(n) if torch.as_tensor(k).dim() == 0 else torch.as_tensor(k, dtype=torch.long)
 
-def mil_loss(frame_logits:torch.Tensor, y:torch.Tensor, k:int) -> torch.Tensor:
-    "Binary cross-entropy of the top-`k` pooled bag probability against the bag labels `y` [n] (weak supervision)."
-    return F.binary_cross_entropy(topk_pool(frame_logits, k).clamp(1e-6, 1 - 1e-6), y.float())
+def topk_pool(frame_logits:torch.Tensor, k, mask:torch.Tensor|None=None) -> torch.Tensor:
+    """The MIL bag probability: the mean of the top-`k` frame probabilities of each bag ([n, T] -> [n]). With `mask` [n, T]
+    (True = a real snippet, False = padding) `k` may be one per bag and padded frames are never picked."""
+    if mask is None:
+        if not 1 <= k <= frame_logits.shape[1]: raise ValueError(f"k must lie in [1, T={frame_logits.shape[1]}], got {k}")
+        return torch.sigmoid(frame_logits).topk(k, dim=1).values.mean(1)
+    kk = _ks(k, len(frame_logits))
+    if (kk < 1).any() or (kk > mask.sum(1)).any(): raise ValueError("k must lie in [1, the bag's number of real snippets]")
+    p = torch.sigmoid(frame_logits).masked_fill(~mask, -1.0).sort(dim=1, descending=True).values
+    sel = torch.arange(p.shape[1])[None] < kk[:, None]
+    return (p*sel).sum(1)/kk
+
+def mil_loss(frame_logits:torch.Tensor, y:torch.Tensor, k, mask:torch.Tensor|None=None) -> torch.Tensor:
+    "Binary cross-entropy of the top-`k` pooled bag probability against the bag labels `y` [n] (weak supervision); `mask` as in `topk_pool`."
+    return F.binary_cross_entropy(topk_pool(frame_logits, k, mask).clamp(1e-6, 1 - 1e-6), y.float())
 
 def infonce(q:torch.Tensor, pos:torch.Tensor, neg:torch.Tensor, tau:float=0.1) -> torch.Tensor:
     "InfoNCE with unpaired negatives: rows of `q` [m, d] against their `pos` [m, d] and every row of `neg` [r, d]; unit-normalised, temperature `tau`."
@@ -61,18 +73,30 @@ def infonce(q:torch.Tensor, pos:torch.Tensor, neg:torch.Tensor, tau:float=0.1) -
     logits = torch.cat([(q*pos).sum(1, keepdim=True), q @ neg.T], 1)/tau
     return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long))
 
-def cmal_loss(bag_prob, la, lv, ra, rv, k:int, tau:float=0.1) -> torch.Tensor:
+def cmal_loss(bag_prob, la, lv, ra, rv, k, tau:float=0.1, mask:torch.Tensor|None=None) -> torch.Tensor:
     """Modality-aware contrastive instance loss over semi-bags (sum of the four terms). `bag_prob` [n]: the fused MIL
-    probability; `la`, `lv` [n, T]: the audio / visual frame logits; `ra`, `rv` [n, T, d]: the frame representations."""
+    probability; `la`, `lv` [n, T]: the audio / visual frame logits; `ra`, `rv` [n, T, d]: the frame representations.
+    With `mask` [n, T] (padded bags) `k` may be one per bag and only real snippets are picked (the official per-video loop)."""
     viol = bag_prob.detach() > 0.5
     if viol.all() or not viol.any(): return ra.sum()*0
-    def take(l, r, largest, mean):
-        idx = l.detach().topk(k, dim=1, largest=largest).indices
-        x = torch.gather(r, 1, idx[..., None].expand(-1, -1, r.shape[-1]))
-        return (x.mean(1, keepdim=True).expand_as(x) if mean else x).reshape(-1, r.shape[-1])
-    a_abn, v_abn = take(la[viol], ra[viol], True, True), take(lv[viol], rv[viol], True, True)
-    a_bgd, v_bgd = take(la, ra, False, False), take(lv, rv, False, False)
-    a_nor, v_nor = take(la[~viol], ra[~viol], True, False), take(lv[~viol], rv[~viol], True, False)
+    if mask is None:
+        def take(l, r, largest, mean, kk=None, mm=None):
+            idx = l.detach().topk(k, dim=1, largest=largest).indices
+            x = torch.gather(r, 1, idx[..., None].expand(-1, -1, r.shape[-1]))
+            return (x.mean(1, keepdim=True).expand_as(x) if mean else x).reshape(-1, r.shape[-1])
+        kk = mm = None
+    else:
+        kk = _ks(k, len(la))
+        def take(l, r, largest, mean, kk, mm):
+            rows = []
+            for li, ri, ki, mi in zip(l, r, kk, mm):
+                x = ri[mi][li.detach()[mi].topk(int(ki), largest=largest).indices]
+                rows.append(x.mean(0, keepdim=True).expand_as(x) if mean else x)
+            return torch.cat(rows)
+    sub = lambda t, s: None if t is None else t[s]
+    a_abn, v_abn = take(la[viol], ra[viol], True, True, sub(kk, viol), sub(mask, viol)), take(lv[viol], rv[viol], True, True, sub(kk, viol), sub(mask, viol))
+    a_bgd, v_bgd = take(la, ra, False, False, kk, mask), take(lv, rv, False, False, kk, mask)
+    a_nor, v_nor = take(la[~viol], ra[~viol], True, False, sub(kk, ~viol), sub(mask, ~viol)), take(lv[~viol], rv[~viol], True, False, sub(kk, ~viol), sub(mask, ~viol))
     return (infonce(a_abn, v_abn, v_bgd, tau) + infonce(a_abn, v_abn, v_nor, tau)
             + infonce(v_abn, a_abn, a_bgd, tau) + infonce(v_abn, a_abn, a_nor, tau))
 
@@ -121,18 +145,34 @@ def average_precision(scores, labels) -> float:
 METHODS = ('mil', 'mil_cl', 'mil_sd', 'macil_sd')
 
 @torch.no_grad()
-def scores(m:AVNet, D:dict) -> tuple:
-    "Frame probabilities [n, T] of the fused head and the bag probabilities (top-k pooled) of `m` on bags `D`."
-    m.eval(); f = m(D['v'], D['a'])[0]
-    return torch.sigmoid(f), topk_pool(f, D['k'])
+def scores(m:nn.Module, D:dict) -> tuple:
+    """Frame probabilities and top-k pooled bag probabilities of `m` (an `AVNet`'s fused head, or a `VNet`) on bags `D`:
+    ([n, T], [n]) for bags in one tensor (padded bags: `D['mask']`); for the real test videos (`D['v']` a list of
+    [crops, T_i, dv]) a list of [T_i] (the probabilities averaged over the crops, as the official test) and [n]."""
+    m.eval(); fl = (lambda v, a: m(v)) if isinstance(m, VNet) else (lambda v, a: m(v, a)[0])
+    if isinstance(D['v'], (list, tuple)):
+        fp = [torch.sigmoid(fl(v, a.expand(len(v), -1, -1))).mean(0) for v, a in zip(D['v'], D['a'])]
+        return fp, torch.stack([p.topk(min(int(k), len(p))).values.mean() for p, k in zip(fp, _ks(D['k'], len(fp)))])
+    f = fl(D['v'], D['a'])
+    return torch.sigmoid(f), topk_pool(f, D['k'], D.get('mask'))
+
+def frame_ap(fp, D:dict) -> float:
+    """Frame-level AP of frame probabilities `fp` (from `scores`) against `D['frame']`; for the real test videos against the
+    16 frame labels of each snippet (`D['frame16']`: the score of a snippet repeated 16 times, as the official test)."""
+    if 'frame16' in D:
+        return average_precision(np.concatenate([np.repeat(p.numpy(), 16) for p in fp]), np.concatenate([g.numpy().ravel() for g in D['frame16']]))
+    if isinstance(fp, (list, tuple)):
+        return average_precision(np.concatenate([p.numpy() for p in fp]), np.concatenate([g.numpy() for g in D['frame']]))
+    return average_precision(fp.numpy(), D['frame'].numpy())
 
 def train_macil(method:str, dv:int, da:int, d:int, h:int, seed:int, data:dict, val:dict, epochs:int, lr:float, batch:int,
                 lam:float=1.5, warm:float=0.3, tau:float=0.1, m0:float=0.91, evals:int=5, code:str='') -> dict:
-    "Train one method (see `METHODS`; `code` only keys the cache); returns the flat weights of the AV model (+ `teacher.` the visual model), `curve` (validation bag AP) and `updates`."
+    """Train one method (see `METHODS`; `code` only keys the cache); returns the flat weights of the AV model (+ `teacher.` the visual model), `curve` (validation bag AP) and `updates`.
+    Padded bags (the real data: `data['mask']`, one `k` per bag) pool and contrast real snippets only."""
     if method not in METHODS: raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
     av, vm = AVNet(dv, da, d, h), VNet(dv, d, h)
-    n, k = len(data['y']), data['k']
+    n, k, mask = len(data['y']), data['k'], data.get('mask')
     steps = epochs*math.ceil(n/batch)
     opt = torch.optim.Adam(av.parameters(), lr); sch = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     optv = torch.optim.Adam(vm.parameters(), lr/5); schv = torch.optim.lr_scheduler.CosineAnnealingLR(optv, steps)
@@ -144,12 +184,13 @@ def train_macil(method:str, dv:int, da:int, d:int, h:int, seed:int, data:dict, v
         lam_e = lam*min(1.0, (ep + 1)/max(1, warm*epochs))
         for idx in torch.randperm(n, generator=g).split(batch):
             v, a, y = data['v'][idx], data['a'][idx], data['y'][idx]
+            kb, mb = (k, None) if mask is None else (_ks(k, n)[idx], mask[idx])
             f, la, lv, ra, rv = av(v, a)
-            loss = mil_loss(f, y, k) + mil_loss(la, y, k) + mil_loss(lv, y, k)
-            if cl: loss = loss + lam_e*cmal_loss(topk_pool(f, k), la, lv, ra, rv, k, tau)
+            loss = mil_loss(f, y, kb, mb) + mil_loss(la, y, kb, mb) + mil_loss(lv, y, kb, mb)
+            if cl: loss = loss + lam_e*cmal_loss(topk_pool(f, kb, mb), la, lv, ra, rv, kb, tau, mb)
             opt.zero_grad(); loss.backward(); opt.step(); sch.step(); upd += 1
             if sd:
-                lv_ = mil_loss(vm(v), y, k); optv.zero_grad(); lv_.backward(); optv.step(); schv.step()
+                lv_ = mil_loss(vm(v), y, kb, mb); optv.zero_grad(); lv_.backward(); optv.step(); schv.step()
         if sd: sd_blend(av, vm, sd_momentum(m0, ep, epochs))
         if ep + 1 in at: curve.append(average_precision(scores(av, val)[1].numpy(), val['y'].numpy()))
     out = flat_state(av)
@@ -158,6 +199,147 @@ def train_macil(method:str, dv:int, da:int, d:int, h:int, seed:int, data:dict, v
     return out
 
 def evaluate(m:AVNet, D:dict) -> dict:
-    "Test metrics on bags `D`: `frame_ap` (frame-level AP of the fused frame probabilities, all frames pooled) and `bag_ap`."
+    "Test metrics on bags `D`: `frame_ap` (frame-level AP of the fused frame probabilities, all frames pooled; see `frame_ap`; NaN for training-format bags, which carry no frame labels) and `bag_ap`."
     fp, bp = scores(m, D)
-    return {'frame_ap': average_precision(fp.numpy(), D['frame'].numpy()), 'bag_ap': average_precision(bp.numpy(), D['y'].numpy())}
+    return {'frame_ap': frame_ap(fp, D) if 'frame' in D else float('nan'), 'bag_ap': average_precision(bp.numpy(), D['y'].numpy())}
+
+# %% ../../nbs/papers/08_macil_sd.ipynb #xd1a1b2c
+import re
+from pathlib import Path
+from ..data import DataUnavailable
+
+XD_LISTS = {'train': ('rgb.list', 'audio.list'), 'test': ('rgb_test.list', 'audio_test.list')}
+XD_NORMAL = '_label_A'          # the official normal flag: a file name without it is a violent video
+
+def _xd_file(root:Path, line:str, where:str) -> Path:
+    "A feature path of a list line: as written when absolute, else relative to `root` (then to `root/list`)."
+    p = Path(line)
+    for c in ((p,) if p.is_absolute() else (root/p, root/'list'/p)):
+        if c.is_file(): return c
+    raise DataUnavailable(f"{where}: feature file {line} not found" + ('' if p.is_absolute() else f" (relative to {root} or {root/'list'})"))
+
+def xd_violence_index(root, split:str='train', crops:int=5) -> list:
+    """The videos of an XD-Violence `split` ('train' or 'test') in the official MACIL_SD layout under `root`: `list/rgb.list`
+    (`rgb_test.list`) with `crops` consecutive lines (I3D RGB crops `<video>__<c>.npy`) per video, `list/audio.list`
+    (`audio_test.list`) with one VGGish file per video in the same order, and for the test split `list/gt.npy`. Returns
+    `[{'name', 'rgb': [paths], 'audio': path, 'label'}]`, every listed file checked to exist; the label is 0 when the
+    file name holds `_label_A` (normal), else 1."""
+    if split not in XD_LISTS: raise ValueError(f"split must be one of {list(XD_LISTS)}, got {split!r}")
+    if crops < 1: raise ValueError(f"crops must be >= 1, got {crops}")
+    root = Path(root)
+    if not root.is_dir(): raise DataUnavailable(f"data_root {root} is not a directory")
+    need = [root/'list'/f for f in XD_LISTS[split]] + ([root/'list'/'gt.npy'] if split == 'test' else [])
+    miss = [str(f) for f in need if not f.is_file()]
+    if miss: raise DataUnavailable(f"missing {', '.join(miss)} (the MACIL_SD layout: <root>/list/{{rgb,audio,rgb_test,audio_test}}.list and list/gt.npy)")
+    rl, al = need[:2]
+    rgb = [l.strip() for l in open(rl) if l.strip()]; aud = [l.strip() for l in open(al) if l.strip()]
+    if not aud: raise DataUnavailable(f"{al} lists no audio feature file")
+    if len(rgb) != crops*len(aud): raise ValueError(f"{rl.name} has {len(rgb)} lines and {al.name} {len(aud)}: expected {crops} RGB crops per audio file")
+    out = []
+    for j, a in enumerate(aud):
+        group = rgb[crops*j:crops*(j + 1)]
+        stems = {re.sub(r'__\d+\.npy$', '', Path(x).name) for x in group}
+        if len(stems) > 1: raise ValueError(f"{rl.name} lines {crops*j + 1}-{crops*(j + 1)}: the {crops} crops of one video name different videos {sorted(stems)}")
+        lab = {XD_NORMAL not in Path(x).name for x in group} | {XD_NORMAL not in Path(a).name}
+        if len(lab) > 1: raise ValueError(f"video {j + 1}: its RGB crops and its audio file {a} disagree on the label ({XD_NORMAL!r} in the name = normal)")
+        out.append({'name': stems.pop(), 'rgb': [_xd_file(root, x, f'{rl.name} line {crops*j + i + 1}') for i, x in enumerate(group)],
+                    'audio': _xd_file(root, a, f'{al.name} line {j + 1}'), 'label': int(lab.pop())})
+    return out
+
+def _xd_npy(f:Path, mmap:bool=False) -> np.ndarray:
+    "A [snippets, features] feature array from `f`, with a clear error for an unreadable or misshapen file."
+    try: x = np.load(f, mmap_mode='r' if mmap else None, allow_pickle=False)
+    except Exception as e: raise DataUnavailable(f"{f}: not a readable .npy file ({type(e).__name__}: {e})") from None
+    if x.ndim != 2 or len(x) == 0 or x.dtype.kind not in 'fiu': raise ValueError(f"{f}: expected a non-empty [snippets, features] numeric array, got shape {x.shape}, dtype {x.dtype}")
+    return x if mmap else x.astype(np.float32)
+
+def _xd_video(v:dict, use:list) -> tuple:
+    "The aligned (RGB crops [c, T, dv], audio [T, da], RGB length) of one video: the RGB may exceed the audio by one snippet (dropped, XDVioDet's rule)."
+    a = _xd_npy(v['audio']); vs = [_xd_npy(v['rgb'][c]) for c in use]
+    if len({x.shape for x in vs}) > 1: raise ValueError(f"{v['name']}: its RGB crops differ in shape {[x.shape for x in vs]}")
+    if len(vs[0]) - len(a) not in (0, 1): raise ValueError(f"{v['name']}: mismatched lengths: RGB {len(vs[0])} snippets, audio {len(a)} (the RGB may exceed the audio by one)")
+    return np.stack(vs)[:, :len(a)], a, len(vs[0])
+
+def load_xd_violence(root, split:str='train', max_seqlen:int=200, crops:int=5, use_crops:int|None=None, n:int|None=None, seed:int=0) -> dict:
+    """XD-Violence I3D RGB (per crop) and VGGish (per video) snippet features from the MACIL_SD layout (see `xd_violence_index`),
+    aligned in time, in the structure of `av_bags`. `use_crops`: how many of the `crops` per video are read (all by default);
+    `n`: a seeded subset of videos (list order kept).
+
+    'train': every (video, crop) is one bag, as in the official training set, shortened to `max_seqlen` snippets by uniform
+    sampling or zero-padded (the official `process_feat`): `v` [m, L, dv], `a` [m, L, da] (the video's audio for each crop),
+    `y` [m] video labels, `mask` [m, L] real snippets, `k` [m] = length // 16 + 1 (the official top-k), `video` [m].
+
+    'test': full-length videos, `v` a list of [crops, T_i, dv], `a` a list of [T_i, da], `y` [n], `k` [n], `frame16` a list
+    of [T_i, 16] frame labels cut from `list/gt.npy` (16 frames per RGB snippet, videos in list order) and `frame` [T_i]
+    snippet labels (the majority of its 16 frames)."""
+    idx = xd_violence_index(root, split, crops)
+    use = list(range(crops if use_crops is None else use_crops))
+    if not 1 <= len(use) <= crops: raise ValueError(f"use_crops must lie in [1, crops={crops}], got {use_crops}")
+    if max_seqlen < 1: raise ValueError(f"max_seqlen must be >= 1, got {max_seqlen}")
+    keep = np.arange(len(idx)) if n is None or n >= len(idx) else np.sort(np.random.default_rng(seed).permutation(len(idx))[:n])
+    names = [idx[i]['name'] for i in keep]
+    if split == 'train':
+        V, A, M, K, vid, y = [], [], [], [], [], []
+        for j, i in enumerate(keep):
+            vs, a, _ = _xd_video(idx[i], use); T = len(a)
+            s = np.linspace(0, T - 1, max_seqlen).astype(np.int64) if T > max_seqlen else np.arange(T)
+            L = len(s); pad = lambda x: np.concatenate([x, np.zeros((*x.shape[:-2], max_seqlen - L, x.shape[-1]), np.float32)], -2)
+            V.append(pad(vs[:, s])); A.append(np.repeat(pad(a[s])[None], len(use), 0))
+            M += [np.arange(max_seqlen) < L]*len(use); K += [L//16 + 1]*len(use); vid += [j]*len(use); y += [idx[i]['label']]*len(use)
+        if len({x.shape[-1] for x in V}) > 1 or len({x.shape[-1] for x in A}) > 1: raise ValueError("the videos' feature widths differ")
+        return {'v': torch.as_tensor(np.concatenate(V)), 'a': torch.as_tensor(np.concatenate(A)), 'y': torch.tensor(y), 'mask': torch.as_tensor(np.stack(M)),
+                'k': torch.tensor(K), 'video': torch.tensor(vid), 'names': names}
+    lens = [len(_xd_npy(v['rgb'][0], mmap=True)) for v in idx]       # RGB snippets of every test video: the offsets into gt.npy
+    try: gt = np.load(Path(root)/'list'/'gt.npy', allow_pickle=False)
+    except Exception as e: raise DataUnavailable(f"{Path(root)/'list'/'gt.npy'}: not a readable .npy file ({type(e).__name__}: {e})") from None
+    if gt.ndim != 1 or len(gt) != 16*sum(lens): raise ValueError(f"gt.npy holds {gt.shape} frame labels; the test list's RGB features need {16*sum(lens)} (16 per snippet, videos in list order)")
+    if not np.isin(gt, (0, 1)).all(): raise ValueError("gt.npy must hold 0/1 frame labels")
+    off = np.concatenate([[0], np.cumsum(lens)])*16
+    V, A, F16 = [], [], []
+    for i in keep:
+        vs, a, Tr = _xd_video(idx[i], use)
+        if Tr != lens[i]: raise ValueError(f"{idx[i]['name']}: its RGB crops differ in length")
+        V.append(torch.as_tensor(vs)); A.append(torch.as_tensor(a)); F16.append(torch.as_tensor(gt[off[i]:off[i + 1]].reshape(Tr, 16)[:len(a)].astype(np.int64)))
+    if len({x.shape[-1] for x in V}) > 1 or len({x.shape[-1] for x in A}) > 1: raise ValueError("the videos' feature widths differ")
+    return {'v': V, 'a': A, 'y': torch.tensor([idx[i]['label'] for i in keep]), 'k': torch.tensor([len(x)//16 + 1 for x in A]),
+            'frame16': F16, 'frame': [(g.float().mean(1) >= 0.5).long() for g in F16], 'names': names}
+
+def xd_split(D:dict, frac:float=0.2, seed:int=0) -> tuple:
+    "Split training bags `D` (from `load_xd_violence(..., 'train')`) by video, stratified by label: (fit, validation); every crop of a video stays on one side."
+    if not 0 < frac < 1: raise ValueError(f"frac must lie in (0, 1), got {frac}")
+    vy = {int(v): int(y) for v, y in zip(D['video'], D['y'])}
+    g, val = np.random.default_rng(seed), set()
+    for c in (0, 1):
+        ids = np.array(sorted(v for v, y in vy.items() if y == c))
+        if len(ids) < 2: raise ValueError(f"need at least 2 {'violent' if c else 'normal'} training videos to carve a validation split, got {len(ids)}")
+        val |= set(g.permutation(ids)[:max(1, round(frac*len(ids)))].tolist())
+    isv = torch.tensor([int(v) in val for v in D['video']])
+    sub = lambda s: {kk: x[s] if torch.is_tensor(x) else x for kk, x in D.items()}
+    return sub(~isv), sub(isv)
+
+def write_xd_fixture(root, n_train:int=6, n_test:int=4, dv:int=8, da:int=4, crops:int=5, T:tuple=(6, 40), seed:int=0) -> Path:
+    """A tiny synthetic XD-Violence folder in the MACIL_SD layout under `root` (fixtures for tests and a smoke run): half of
+    the videos violent, each with one run of snippets whose visual and audio features share an offset (the planted event);
+    `data/RGB*/<video>__<c>.npy` [T(+1), dv] (every other video's RGB one snippet longer than its audio), `data/vggish/<video>__vggish.npy`,
+    the four list files with paths relative to `root` (violent videos first, as `make_list.py`) and `list/gt.npy`. Feature
+    column 0 holds the snippet index (both modalities), RGB column 1 the crop and audio column 1 the event flag, so that
+    alignment and labels can be checked."""
+    root = Path(root); g = np.random.default_rng(seed); (root/'list').mkdir(parents=True, exist_ok=True)
+    gt = []
+    for split, nv, (rl, al) in (('train', n_train, XD_LISTS['train']), ('test', n_test, XD_LISTS['test'])):
+        sub = 'RGB' if split == 'train' else 'RGBTest'; (root/'data'/sub).mkdir(parents=True, exist_ok=True); (root/'data'/'vggish'/split).mkdir(parents=True, exist_ok=True)
+        vids = [(f"{split}{i:03d}__#00-00-00_00-01-00_label_" + ('B1-0-0' if i < (nv + 1)//2 else 'A'), int(i < (nv + 1)//2)) for i in range(nv)]
+        rlines, alines = [], []
+        for i, (name, lab) in enumerate(vids):
+            t = int(g.integers(T[0], T[1] + 1)); extra = i % 2
+            ev = np.zeros(t, bool)
+            if lab: L = int(g.integers(2, max(3, t//3))); s = int(g.integers(0, t - L + 1)); ev[s:s + L] = True
+            a = g.normal(size=(t, da)).astype(np.float32); a[ev, 2:] += 3.0; a[:, 0] = np.arange(t); a[:, 1] = ev
+            for c in range(crops):
+                v = g.normal(size=(t + extra, dv)).astype(np.float32); v[:t][ev, 2:] += 3.0; v[:, 0] = np.arange(t + extra); v[:, 1] = c
+                np.save(root/'data'/sub/f'{name}__{c}.npy', v); rlines.append(f'data/{sub}/{name}__{c}.npy')
+            np.save(root/'data'/'vggish'/split/f'{name}__vggish.npy', a); alines.append(f'data/vggish/{split}/{name}__vggish.npy')
+            if split == 'test': gt.append(np.repeat(np.r_[ev, np.zeros(extra, bool)], 16).astype(np.float32))
+        (root/'list'/rl).write_text('\n'.join(rlines) + '\n'); (root/'list'/al).write_text('\n'.join(alines) + '\n')
+    np.save(root/'list'/'gt.npy', np.concatenate(gt))
+    return root
