@@ -67,19 +67,20 @@ def seg_scenes(split:str, n:int, seed:int=0, size:int=32, grid:int=3, max_object
                       synthesized=True, meta={'truth': truth}, seed=seed, kw=kw)
 
 # %% ../nbs/23_segmentation.ipynb #7e4b1dc5
-def confusion_matrix(pred:torch.Tensor, target:torch.Tensor, n_classes:int) -> torch.Tensor:
-    "Pixel counts (n_classes, n_classes): row = true class, column = predicted class."
+def confusion_matrix(pred:torch.Tensor, target:torch.Tensor, n_classes:int, ignore_index:int|None=None) -> torch.Tensor:
+    "Pixel counts (n_classes, n_classes): row = true class, column = predicted class; pixels whose target is `ignore_index` (e.g. 255 in VOC / DELIVER) are left out."
     if pred.shape != target.shape: raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape")
     p, t = pred.reshape(-1).long(), target.reshape(-1).long()
+    if ignore_index is not None: keep = t != ignore_index; p, t = p[keep], t[keep]
     if len(t) and (min(p.min(), t.min()) < 0 or max(p.max(), t.max()) >= n_classes): raise ValueError(f"classes must lie in [0, {n_classes})")
     return torch.bincount(t*n_classes + p, minlength=n_classes*n_classes).reshape(n_classes, n_classes)
 
-def class_iou(pred:torch.Tensor, target:torch.Tensor, n_classes:int) -> torch.Tensor:
-    "Each class's IoU = TP / (TP + FP + FN), NaN for a class absent from both `pred` and `target`."
-    c = confusion_matrix(pred, target, n_classes).double()
+def class_iou(pred:torch.Tensor, target:torch.Tensor, n_classes:int, ignore_index:int|None=None) -> torch.Tensor:
+    "Each class's IoU = TP / (TP + FP + FN), NaN for a class absent from both `pred` and `target` (ignored pixels left out)."
+    c = confusion_matrix(pred, target, n_classes, ignore_index).double()
     tp = c.diag(); denom = c.sum(0) + c.sum(1) - tp
     return torch.where(denom > 0, tp/denom.clamp_min(1), torch.full_like(tp, float('nan')))
 
-def miou(pred:torch.Tensor, target:torch.Tensor, n_classes:int) -> float:
-    "Mean IoU over the classes present in `pred` or `target`."
-    return float(np.nanmean(class_iou(pred, target, n_classes).numpy()))
+def miou(pred:torch.Tensor, target:torch.Tensor, n_classes:int, ignore_index:int|None=None) -> float:
+    "Mean IoU over the classes present in `pred` or `target`, leaving out pixels whose target is `ignore_index`."
+    return float(np.nanmean(class_iou(pred, target, n_classes, ignore_index).numpy()))
