@@ -181,7 +181,9 @@ def negative_sample(G:CondGenerator, z, pos, neg, alpha:float, how:str='nasa'):
 def negative_metrics(pm:PromptMixture, x:torch.Tensor, pos:int, neg:int) -> dict:
     """Negative-prompt metrics of samples `x` for the positive prompt `pos` and the negative prompt `neg`: `neg_share` (share
     within 3 std of a negative mode), `success` (1 - neg_share: the paper's "unwanted feature removed"), `allowed` (share
-    within 3 std of a positive mode that is not a negative one: removed and still on the positive prompt)."""
+    within 3 std of a positive mode that is not a negative one: removed and still on the positive prompt), `neg_of_on` (the
+    negative modes' share of the samples on either: free of blur)."""
     neg_m = set(pm.modes[neg]); ok = [m for m in pm.modes[pos] if m not in neg_m]
     ns = float(pm.in_modes(x, sorted(neg_m)).float().mean())
-    return {'neg_share': ns, 'allowed': float(pm.in_modes(x, ok).float().mean()) if ok else 0.0, 'success': 1.0 - ns}
+    al = float(pm.in_modes(x, ok).float().mean()) if ok else 0.0
+    return {'neg_share': ns, 'allowed': al, 'success': 1.0 - ns, 'neg_of_on': ns/(ns + al) if ns + al > 0 else 0.0}
