@@ -25,7 +25,7 @@ __all__ = ['SC', 'METHODS', 'plackett_luce', 'cprd_loss', 'full_rank_loss', 'log
            'scene_setup', 'cross_teacher', 'teacher_scores', 'kd_term', 'batches', 'candidate_logits', 'train_student',
            'evaluate', 'caption_words', 'text_neighbour_lists', 'real_splits', 'check_data_root', 'real_setup',
            'write_karpathy_fixture', 'ImageTextCrossEncoder', 'listwise_loss', 'image_cross_teacher',
-           'image_teacher_scores']
+           'image_teacher_scores', 'prepare_data', 'prepare_teacher']
 
 # %% ../../nbs/papers/03_cprd.ipynb #cp030007
 def plackett_luce(s:torch.Tensor, order:torch.Tensor, top:int|None=None, tau:float=1.0) -> torch.Tensor:
@@ -72,6 +72,17 @@ def candidate_lists(truth:list, captions:list, k_hard:int, k_rand:int, seed:int,
 
 SC = dict(size=32, grid=3, max_objects=2, jitter=1, noise=0.02)   # the scenes of this notebook (and of 15 dcd)
 
+def _encode_candidates(D:dict, tok, L:int) -> dict:
+    """Token ids [n, C, L] of every split's candidate lists (`<split>_cid`, `<split>_cmask`) and `ev[split]` for
+    `evaluate`, written into `D` (the last step of `scene_setup` and `real_setup`)."""
+    D['ev'] = {}
+    for k in ('train', 'val', 'test'):
+        n, C = len(D[f'{k}_cands']), len(D[f'{k}_cands'][0])
+        ids, mask = encode_texts(tok, sum(D[f'{k}_cands'], []), L)
+        D[f'{k}_cid'], D[f'{k}_cmask'] = ids.view(n, C, L), mask.view(n, C, L)
+        D['ev'][k] = dict(images=D[k].x, ids=D[f'{k}_cid'][:, 0], mask=D[f'{k}_cmask'][:, 0], cand_ids=D[f'{k}_cid'], cand_mask=D[f'{k}_cmask'])
+    return D
+
 def scene_setup(n_train:int, n_val:int, n_test:int, k_hard:int, k_rand:int) -> dict:
     """The shared retrieval set-up of 03 cprd and 15 dcd: training, validation (another draw of the train split) and test
     scenes (`SC`), their captions, the teacher's views, the candidate lists and their token ids [n, C, L] (`<split>_cid`,
@@ -84,13 +95,7 @@ def scene_setup(n_train:int, n_val:int, n_test:int, k_hard:int, k_rand:int) -> d
         D[f'{k}_cands'] = candidate_lists(sc.meta['truth'], caps, k_hard, k_rand, s, SC['grid'])
         D[f'{k}_views'] = [scene_view(x, SC['grid'], 100000*s + i) for i, x in enumerate(sc.meta['truth'])]
     D['L'] = L = 2 + max(len(tok.encode(c)) for k in ('train', 'val', 'test') for cl in D[f'{k}_cands'] for c in cl)
-    D['ev'] = {}
-    for k in ('train', 'val', 'test'):
-        n, C = len(D[f'{k}_cands']), len(D[f'{k}_cands'][0])
-        ids, mask = encode_texts(tok, sum(D[f'{k}_cands'], []), L)
-        D[f'{k}_cid'], D[f'{k}_cmask'] = ids.view(n, C, L), mask.view(n, C, L)
-        D['ev'][k] = dict(images=D[k].x, ids=D[f'{k}_cid'][:, 0], mask=D[f'{k}_cmask'][:, 0], cand_ids=D[f'{k}_cid'], cand_mask=D[f'{k}_cmask'])
-    return D
+    return _encode_candidates(D, tok, L)
 
 # %% ../../nbs/papers/03_cprd.ipynb #cp030016
 def cross_teacher(views:list, cands:list, score_views:list, score_cands:list, steps:int, lr:float, batch_size:int=8,
@@ -258,13 +263,8 @@ def real_setup(root, fmt:str, n_train:int, n_val:int, n_test:int, k_hard:int, k_
         D[f'{k}_cands'] = text_neighbour_lists(caps, k_hard, k_rand, seed + ('train', 'val', 'test').index(k))
     D['tok'] = tok = WordTokenizer(extra={w for cs in D['train'].captions for c in cs for w in c.split()})
     D['L'] = L = 2 + max(len(c.split()) for k in ('train', 'val', 'test') for cl in D[f'{k}_cands'] for c in cl)
-    D['ev'], D['size'] = {}, size
-    for k in ('train', 'val', 'test'):
-        n, C = len(D[f'{k}_cands']), len(D[f'{k}_cands'][0])
-        ids, mask = encode_texts(tok, sum(D[f'{k}_cands'], []), L)
-        D[f'{k}_cid'], D[f'{k}_cmask'] = ids.view(n, C, L), mask.view(n, C, L)
-        D['ev'][k] = dict(images=D[k].x, ids=D[f'{k}_cid'][:, 0], mask=D[f'{k}_cmask'][:, 0], cand_ids=D[f'{k}_cid'], cand_mask=D[f'{k}_cmask'])
-    return D
+    D['size'] = size
+    return _encode_candidates(D, tok, L)
 
 _FIX_RGB = {'red': (220, 40, 40), 'green': (40, 170, 60), 'blue': (40, 70, 220), 'yellow': (235, 215, 40),
             'white': (245, 245, 245), 'black': (25, 25, 25), 'purple': (140, 50, 170), 'orange': (240, 140, 30)}
@@ -372,4 +372,22 @@ def image_teacher_scores(D:dict, steps:int, lr:float, batch_size:int, train_laye
                             batch_size=batch_size, train_layers=train_layers, img_lr=img_lr, seed=0,
                             code=code_version('kdrepro.models', 'kdrepro.retrieval', 'kdrepro.papers.cprd'))
     return out['scores0'], out['scores1'], meta
+
+def prepare_data(P:dict) -> tuple:
+    """The data set-up 03 cprd and 15 dcd share, from a run's parameters `P`: `val_frac` of `n_train` carved out as
+    validation; the synthesized scenes (`scene_setup`) or, with `data_root`, the real images (`real_setup`). Returns
+    `(D, n_tr, n_val, n_test)`: a real split may hold fewer images than asked."""
+    n_val = max(8, int(round(P['val_frac']*P['n_train']))); n_tr = P['n_train'] - n_val
+    if not P['data_root']: return scene_setup(n_tr, n_val, P['n_test'], P['k_hard'], P['k_rand']), n_tr, n_val, P['n_test']
+    D = real_setup(P['data_root'], P['data_fmt'], n_tr, n_val, P['n_test'], P['k_hard'], P['k_rand'], size=P['img_size'])
+    return (D,) + tuple(len(D[k].ids) for k in ('train', 'val', 'test'))
+
+def prepare_teacher(D:dict, P:dict) -> tuple:
+    """The teacher of `prepare_data`'s set-up: the text-view cross-encoder (`teacher_scores`) or, with `data_root`, the
+    image-text one (`image_teacher_scores`), cached. Returns `(t_train, t_val, meta, seconds)`: its scores on the training
+    and validation candidate lists, the cache meta and the wall time of this call."""
+    t0 = time.time()
+    if P['data_root']: out = image_teacher_scores(D, P['t_steps'], P['t_lr'], P['t_batch'], max(1, P['t_layers']), P['t_img_lr'])
+    else: out = teacher_scores(D, P['t_steps'], P['t_lr'], P['t_batch'], P['t_layers'])
+    return out + (time.time() - t0,)
 
