@@ -9,13 +9,13 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed
-from ..generative import add_noise, time_embedding, ddim_sample, T_MIN
+from ..generative import add_noise, alpha_bar, time_embedding, T_MIN
 from ..weights import flat_state, load_state
 from ..retrieval import rank_of_truth
 
 # %% auto #0
-__all__ = ['AUDIO_TEXT_SPLITS', 'gap_metrics', 'retrieval', 'Bridge', 'bridge_audio', 'train_bridge', 'audio_text_index',
-           'load_audio_text']
+__all__ = ['AUDIO_TEXT_SPLITS', 'gap_metrics', 'retrieval', 'Bridge', 'diffusion_bridge', 'bridge_audio', 'cross_sample_loss',
+           'topology_loss', 'train_bridge', 'audio_text_index', 'load_audio_text']
 
 # %% ../../nbs/papers/20_diffusion_link.ipynb #dl000008
 def gap_metrics(a:torch.Tensor, t:torch.Tensor) -> dict:
@@ -32,37 +32,64 @@ def retrieval(a:torch.Tensor, t:torch.Tensor, ks=(1, 5)) -> dict:
 
 # %% ../../nbs/papers/20_diffusion_link.ipynb #dl000013
 class Bridge(nn.Module):
-    "Residual MLP; `diffusion=True`: eps-prediction from (x_t, t, audio condition), else a direct map audio -> text embedding."
+    "Residual MLP; `diffusion=True`: x0-prediction of the paired text from (x_t, t), x_t a noised audio embedding; else a direct map audio -> text."
     def __init__(self, dim:int=384, hidden:int=128, blocks:int=3, diffusion:bool=True, t_dim:int=32):
         super().__init__()
         self.diffusion, self.t_dim = diffusion, t_dim
-        self.inp = nn.Linear(dim*2 + t_dim if diffusion else dim, hidden)
+        self.inp = nn.Linear(dim + t_dim if diffusion else dim, hidden)
         self.blocks = nn.ModuleList([nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden)) for _ in range(blocks)])
         self.out = nn.Linear(hidden, dim)
 
-    def forward(self, x, t=None, cond=None):
-        # the unit audio condition is scaled by sqrt(D), as x0 = sqrt(D) * text is: unscaled (~1/sqrt(D) per coordinate beside a
-        # unit-variance x_t) the network learned to ignore it (pair cosine 0.000 in run 20261205-131023)
-        h = self.inp(torch.cat([x, cond*math.sqrt(cond.shape[1]), time_embedding(t, self.t_dim)], 1) if self.diffusion else x)
+    def forward(self, x, t=None):
+        h = self.inp(torch.cat([x, time_embedding(t, self.t_dim)], 1) if self.diffusion else x)
         for b in self.blocks: h = h + b(h)
         return self.out(h)
 
-def bridge_audio(kind:str, a:torch.Tensor, net:Bridge|None=None, shift:torch.Tensor|None=None, nfe:int=20, seed:int=0) -> torch.Tensor:
+@torch.no_grad()
+def diffusion_bridge(net:Bridge, a:torch.Tensor, t_start:float=0.5, nfe:int=1, seed:int=0) -> torch.Tensor:
+    "Unit text-space embeddings of audio `a`: noise √D·unit(a) to `t_start`, then `nfe` DDIM steps (x0-prediction) to `T_MIN`."
+    if not 0 < t_start <= 1: raise ValueError(f"t_start must be in (0, 1], got {t_start!r}")
+    if not isinstance(nfe, int) or nfe < 1: raise ValueError(f"nfe must be a positive int, got {nfe!r}")
+    net.eval(); sc = math.sqrt(a.shape[1]); g = torch.Generator().manual_seed(seed)
+    x = add_noise(F.normalize(a, dim=-1)*sc, torch.full((len(a),), float(t_start)), torch.randn(a.shape, generator=g))
+    ts = torch.linspace(float(t_start), T_MIN, nfe + 1)
+    for i in range(nfe):
+        ab_t, ab_s = alpha_bar(ts[i]), alpha_bar(ts[i + 1])
+        x0 = net(x, ts[i].expand(len(x)))
+        x = ab_s.sqrt()*x0 + (1 - ab_s).sqrt()*(x - ab_t.sqrt()*x0)/(1 - ab_t).sqrt()
+    return F.normalize(x0, dim=-1)
+
+def bridge_audio(kind:str, a:torch.Tensor, net:Bridge|None=None, shift:torch.Tensor|None=None, nfe:int=1, seed:int=0, t_start:float=0.5) -> torch.Tensor:
     "Unit text-like embeddings of audio embeddings `a` through bridge `kind` ('none', 'mean_shift', 'mlp', 'diffusion')."
     a = F.normalize(a, dim=-1)
     if kind == 'none': return a
     if kind == 'mean_shift': return F.normalize(a + shift, dim=-1)
-    net.eval()
-    with torch.no_grad():
-        if kind == 'mlp': return F.normalize(net(a), dim=-1)
-        if kind == 'diffusion': return F.normalize(ddim_sample(net, (len(a), a.shape[1]), steps=nfe, seed=seed, y=a)[0], dim=-1)
+    if kind == 'mlp':
+        net.eval()
+        with torch.no_grad(): return F.normalize(net(a), dim=-1)
+    if kind == 'diffusion': return diffusion_bridge(net, a, t_start, nfe, seed)
     raise ValueError(f"unknown bridge {kind!r}; one of none, mean_shift, mlp, diffusion")
 
 # %% ../../nbs/papers/20_diffusion_link.ipynb #dl000016
-def train_bridge(kind:str, a:torch.Tensor, t:torch.Tensor, steps:int, lr:float, batch_size:int=128, hidden:int=128, blocks:int=3, seed:int=0, code:str='') -> dict:
-    "Train a `Bridge` of `kind` ('mlp' or 'diffusion') on paired audio / text embeddings; returns `flat_state`. `code` (unused) keys `cached_call` to the module's version: a change in `Bridge` must re-train."
+def cross_sample_loss(x0_hat:torch.Tensor, t:torch.Tensor) -> torch.Tensor:
+    "Mean per-coordinate squared error between predictions `x0_hat` (√D scale) and √D · unit(paired text `t`)."
+    if x0_hat.shape != t.shape: raise ValueError(f"x0_hat {tuple(x0_hat.shape)} and t {tuple(t.shape)} must be paired")
+    return (x0_hat - F.normalize(t, dim=-1)*math.sqrt(t.shape[1])).pow(2).mean()
+
+def topology_loss(x0_hat:torch.Tensor, t:torch.Tensor) -> torch.Tensor:
+    "Mean squared difference of the off-diagonal cosine-similarity matrices of the batch `x0_hat` and of its paired texts `t`."
+    if x0_hat.shape != t.shape: raise ValueError(f"x0_hat {tuple(x0_hat.shape)} and t {tuple(t.shape)} must be paired")
+    if len(t) < 2: raise ValueError(f"the topology loss needs a batch of at least 2, got {len(t)}")
+    p, q = F.normalize(x0_hat, dim=-1), F.normalize(t, dim=-1)
+    off = ~torch.eye(len(t), dtype=torch.bool)
+    return (p @ p.T - q @ q.T)[off].pow(2).mean()
+
+def train_bridge(kind:str, a:torch.Tensor, t:torch.Tensor, steps:int, lr:float, batch_size:int=128, hidden:int=128, blocks:int=3, seed:int=0,
+                 topo:float=1.0, code:str='') -> dict:
+    "Train a `Bridge` of `kind` ('mlp' or 'diffusion') on paired audio / text embeddings; returns `flat_state`. `code` (unused) keys `cached_call` to the module's version."
     if kind not in ('mlp', 'diffusion'): raise ValueError(f"train_bridge trains 'mlp' or 'diffusion', got {kind!r}")
     if a.shape != t.shape: raise ValueError(f"a {tuple(a.shape)} and t {tuple(t.shape)} must be paired")
+    if topo < 0: raise ValueError(f"topo must be >= 0, got {topo!r}")
     set_seed(seed); g = torch.Generator().manual_seed(seed + 5)
     a, t = F.normalize(a, dim=-1), F.normalize(t, dim=-1)
     net = Bridge(a.shape[1], hidden, blocks, diffusion=kind == 'diffusion')
@@ -74,8 +101,9 @@ def train_bridge(kind:str, a:torch.Tensor, t:torch.Tensor, steps:int, lr:float, 
         ab, tb = a[idx], t[idx]
         if kind == 'mlp': loss = (1 - F.cosine_similarity(net(ab), tb, dim=1)).mean()
         else:
-            tt = torch.rand(batch_size, generator=g)*(1 - T_MIN) + T_MIN; eps = torch.randn(tb.shape, generator=g)
-            loss = (net(add_noise(tb*scale, tt, eps), tt, ab) - eps).pow(2).mean()
+            tt = torch.rand(batch_size, generator=g)*(1 - T_MIN) + T_MIN; eps = torch.randn(ab.shape, generator=g)
+            x0 = net(add_noise(ab*scale, tt, eps), tt)       # the forward process starts from the AUDIO embedding
+            loss = cross_sample_loss(x0, tb) + (topo*topology_loss(x0, tb) if topo else 0)
         opt.zero_grad(); loss.backward(); opt.step(); sched.step()
     return flat_state(net)
 
