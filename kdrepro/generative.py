@@ -12,8 +12,9 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['T_MIN', 'Mixture2D', 'alpha_bar', 'add_noise', 'time_embedding', 'ScoreMLP', 'ScoreCNN', 'denoising_loss',
-           'train_denoiser', 'ddim_sample', 'mmd', 'mode_coverage', 'digit_images', 'FeatureNet', 'feature_classifier',
-           'frechet_distance', 'precision_recall', 'label_histogram']
+           'train_denoiser', 'ddim_sample', 'mmd', 'mode_coverage', 'on_mode_mass', 'mode_tv', 'mixture_metrics',
+           'digit_images', 'FeatureNet', 'feature_classifier', 'frechet_distance', 'precision_recall',
+           'label_histogram']
 
 # %% ../nbs/21_generative.ipynb #7ea2fc9b
 class Mixture2D:
@@ -177,6 +178,36 @@ def mode_coverage(x:torch.Tensor, mixture:Mixture2D, radius:float=3.0, min_count
     counts = torch.bincount(i[near], minlength=mixture.k)
     need = min_count if min_count is not None else max(1, int(0.01*len(x)/mixture.k))
     return {'modes_hit': float((counts >= need).float().mean()), 'on_mode': float(near.float().mean()), 'counts': counts.tolist()}
+
+# %% ../nbs/21_generative.ipynb #gm000002
+def on_mode_mass(radius:float) -> float:
+    "The mass of a 2-D isotropic Gaussian within `radius` std of its mean: 1 - exp(-radius²/2)."
+    if radius <= 0: raise ValueError(f"radius must be > 0, got {radius!r}")
+    return 1 - math.exp(-radius**2/2)
+
+def mode_tv(x:torch.Tensor, mixture:Mixture2D, radius:float=2.0) -> float:
+    """Total variation between the histogram of the samples `x` over k + 1 bins (within `radius` std of each of the
+    mixture's k modes, or off every mode) and the mixture's own histogram: on_mode_mass(radius) / k per mode and
+    1 - on_mode_mass(radius) off. 0 for the mixture itself (in expectation), large for a collapse and for a blur."""
+    q = on_mode_mass(radius)
+    i, d = mixture.nearest(x)
+    near = d <= radius
+    h = torch.bincount(i[near], minlength=mixture.k).double()/len(x)
+    return float(0.5*((h - q/mixture.k).abs().sum() + abs((1 - near.double().mean()) - (1 - q))))
+
+def mixture_metrics(x:torch.Tensor, ref:torch.Tensor, mixture:Mixture2D, radius:float=2.0, min_frac:float=0.25) -> dict:
+    """Quality, coverage and diversity of samples `x` from a 2-D `mixture`, against a reference draw `ref` of it:
+    `mmd` (squared, Gaussian kernels of bandwidth std, 3 std and the spacing of the nearest means), `modes_hit` (share of
+    modes with at least `min_frac` of their expected samples within `radius` std), `on_mode` (precision: share of samples
+    within `radius` std of a mode), `loglik` (mean exact log-density under the mixture, nats) and `mode_tv` (`mode_tv`)."""
+    if not 0 < min_frac <= 1: raise ValueError(f"min_frac must be in (0, 1], got {min_frac!r}")
+    if len(x) < 2: raise ValueError(f"need at least 2 samples, got {len(x)}")
+    dist = torch.cdist(mixture.means, mixture.means) + torch.eye(mixture.k)*1e9
+    spacing = float(dist.min()) if mixture.k > 1 else 10*mixture.std
+    need = max(1, int(min_frac*len(x)*on_mode_mass(radius)/mixture.k))
+    cov = mode_coverage(x, mixture, radius=radius, min_count=need)
+    return {'mmd': mmd(x, ref, bandwidths=(mixture.std, 3*mixture.std, spacing)), 'modes_hit': cov['modes_hit'],
+            'on_mode': cov['on_mode'], 'loglik': float(mixture.log_prob(x).mean()), 'mode_tv': mode_tv(x, mixture, radius)}
 
 # %% ../nbs/21_generative.ipynb #b63bd141
 def digit_images(split:str='train') -> tuple:

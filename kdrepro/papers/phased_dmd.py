@@ -8,12 +8,12 @@ import math, time
 import torch
 from torch import nn
 import torch.nn.functional as F
-from ..generative import alpha_bar, add_noise, T_MIN, Mixture2D
+from ..generative import alpha_bar, add_noise, T_MIN, Mixture2D, on_mode_mass, mode_tv, mixture_metrics
 from .dmd2 import x0_from_eps, dm_grad, dm_loss, make_net, Critic, train_dmd
 
 # %% auto #0
 __all__ = ['log_snr', 'phase_bounds', 'add_noise_from', 'xs_from_eps', 'dm_grad_sub', 'subinterval_denoising_loss', 'ddim_step',
-           'Expert', 'FewStep', 'train_stage', 'train_fewstep', 'on_mode_mass', 'mode_tv', 'mixture_metrics']
+           'Expert', 'FewStep', 'train_stage', 'train_fewstep']
 
 # %% ../../nbs/papers/48_phased_dmd.ipynb #pd000007
 def log_snr(t) -> torch.Tensor:
@@ -165,35 +165,3 @@ def train_fewstep(teacher:nn.Module, width:int, shape:tuple, bounds, steps:int, 
         train_stage(teacher, G, G.parameters(), 0.0, shape, steps, ratio, lr, batch_size, g, log=log)
     _freeze(G)
     return {'G': G, 'curve': curve, 'seconds': time.time() - t0, 'updates': steps*(ratio + 1)}
-
-# %% ../../nbs/papers/48_phased_dmd.ipynb #pd000032
-def on_mode_mass(radius:float) -> float:
-    "The mass of a 2-D isotropic Gaussian within `radius` std of its mean: 1 - exp(-radius²/2)."
-    if radius <= 0: raise ValueError(f"radius must be > 0, got {radius!r}")
-    return 1 - math.exp(-radius**2/2)
-
-def mode_tv(x:torch.Tensor, mixture:Mixture2D, radius:float=2.0) -> float:
-    """Total variation between the histogram of the samples `x` over k + 1 bins (within `radius` std of each of the
-    mixture's k modes, or off every mode) and the mixture's own histogram: on_mode_mass(radius) / k per mode and
-    1 - on_mode_mass(radius) off. 0 for the mixture itself (in expectation), large for a collapse and for a blur."""
-    q = on_mode_mass(radius)
-    i, d = mixture.nearest(x)
-    near = d <= radius
-    h = torch.bincount(i[near], minlength=mixture.k).double()/len(x)
-    return float(0.5*((h - q/mixture.k).abs().sum() + abs((1 - near.double().mean()) - (1 - q))))
-
-def mixture_metrics(x:torch.Tensor, ref:torch.Tensor, mixture:Mixture2D, radius:float=2.0, min_frac:float=0.25) -> dict:
-    """Quality, coverage and diversity of samples `x` from a 2-D `mixture`, against a reference draw `ref` of it:
-    `mmd` (squared, Gaussian kernels of bandwidth std, 3 std and the spacing of the nearest means), `modes_hit` (share of
-    modes with at least `min_frac` of their expected samples within `radius` std), `on_mode` (precision: share of samples
-    within `radius` std of a mode), `loglik` (mean exact log-density under the mixture, nats) and `mode_tv` (`mode_tv`)."""
-    from kdrepro.generative import mmd, mode_coverage
-    if not 0 < min_frac <= 1: raise ValueError(f"min_frac must be in (0, 1], got {min_frac!r}")
-    if len(x) < 2: raise ValueError(f"need at least 2 samples, got {len(x)}")
-    dist = torch.cdist(mixture.means, mixture.means) + torch.eye(mixture.k)*1e9
-    spacing = float(dist.min()) if mixture.k > 1 else 10*mixture.std
-    need = max(1, int(min_frac*len(x)*on_mode_mass(radius)/mixture.k))
-    cov = mode_coverage(x, mixture, radius=radius, min_count=need)
-    return {'mmd': mmd(x, ref, bandwidths=(mixture.std, 3*mixture.std, spacing)), 'modes_hit': cov['modes_hit'],
-            'on_mode': cov['on_mode'], 'loglik': float(mixture.log_prob(x).mean()), 'mode_tv': mode_tv(x, mixture, radius)}
-
