@@ -4,16 +4,18 @@
 
 # %% ../../nbs/papers/45_mcm.ipynb #3f0fcaf2
 from __future__ import annotations
-import copy, math, time
+import ast, copy, importlib, inspect, math, time
 import torch
 from torch import nn
 import torch.nn.functional as F
+from ..core import content_hash
 from ..generative import ScoreCNN, alpha_bar, add_noise, T_MIN
 from .livetalk import x0_loss, train_frame_denoiser, ddim_path, student_times
 
 # %% auto #0
 __all__ = ['ClipDenoiser', 'blur', 'train_clip_teacher', 'teacher_sample', 'motion_rep', 'ddim_step', 'cd_grid', 'cd_loss',
-           'FrameCritic', 'hinge_d_loss', 'hinge_g_loss', 'train_cd', 'cm_sample']
+           'FrameCritic', 'hinge_d_loss', 'hinge_g_loss', 'r1_penalty', 'train_cd', 'cm_sample', 'code_hash',
+           'source_version']
 
 # %% ../../nbs/papers/45_mcm.ipynb #3caa0869
 class ClipDenoiser(nn.Module):
@@ -97,39 +99,61 @@ def hinge_g_loss(fake_logits):
     "The generator's hinge loss -mean(D(fake))."
     return -fake_logits.mean()
 
-def train_cd(teacher, videos:torch.Tensor, steps:int, motion:bool=False, adv:float=0.0, images=None, lr:float=1e-4, d_lr:float=1e-4,
-             batch_size:int=32, N:int=20, ema:float=0.95, seed:int=0, log_every:int=0, score=None) -> dict:
+def r1_penalty(D, real:torch.Tensor) -> torch.Tensor:
+    "The R1 penalty mean_i ||∇_x D(x_i)||² on real inputs (Mescheder et al. 2018), differentiable in D's weights (for the critic's loss)."
+    x = real.detach().clone().requires_grad_(True)
+    g, = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    return g.pow(2).flatten(1).sum(1).mean()
+
+def _gnorm(loss, params) -> float:
+    gs = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    return math.sqrt(sum(float(g.pow(2).sum()) for g in gs if g is not None))
+
+def train_cd(teacher, videos:torch.Tensor, steps:int, motion:bool=False, adv:float=0.0, images=None, lr:float=1e-4, d_lr:float|None=None,
+             batch_size:int=32, N:int=20, ema:float=0.95, seed:int=0, r1:float=1.0, d_betas:tuple=(0.9, 0.999), log_every:int=0, score=None,
+             diag_every:int=0) -> dict:
     """Consistency distillation of `teacher` (a `ClipDenoiser`) on clips `videos` [n, T, S, S]: the student and its EMA target (decay
     `ema`) start from the teacher; each step descends `cd_loss` (on `motion_rep` if `motion`) plus `adv` x the hinge generator loss of a
-    `FrameCritic` on one random frame per clip of the student's clean prediction; the critic is trained (one update per step) on single frames of
-    `images` [m, 1, S, S] (real) against those frames (fake). adv = 0: plain LCD (no critic). Returns {'G', 'curve', 'seconds'}."""
+    `FrameCritic` on one random frame per clip of the student's clean prediction; the critic (Adam `d_lr`, default 10 x `lr`, betas `d_betas`)
+    is trained (one update per step) on single frames of `images` [m, 1, S, S] (real) against those frames (fake), with `r1` x `r1_penalty`/2
+    on the real frames. adv = 0: plain LCD (no critic). Every `diag_every` steps a diagnostic row is logged: the gradient norms of the
+    consistency and of the weighted adversarial term on the student, the total, the critic's mean logits on real and fake frames, and the
+    background level of the prediction. Returns {'G' (the online student), 'target' (its EMA), 'curve', 'diag', 'seconds'}."""
     if steps < 1: raise ValueError(f"steps must be >= 1, got {steps}")
     if adv > 0 and images is None: raise ValueError("adv > 0 needs the image set `images`")
     if not 0 <= ema < 1: raise ValueError(f"ema must be in [0, 1), got {ema}")
+    if r1 < 0: raise ValueError(f"r1 must be >= 0, got {r1}")
+    d_lr = 10*lr if d_lr is None else d_lr
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
     teacher = teacher.eval()
     G, tgt = copy.deepcopy(teacher).train(), copy.deepcopy(teacher).eval()
     for p in G.parameters(): p.requires_grad_(True)
     for p in list(teacher.parameters()) + list(tgt.parameters()): p.requires_grad_(False)
-    opt = torch.optim.Adam(G.parameters(), lr=lr)
-    if adv > 0: D = FrameCritic(); opt_d = torch.optim.Adam(D.parameters(), lr=d_lr, betas=(0.5, 0.999))
-    curve, t0 = [], time.time()
+    params = list(G.parameters()); opt = torch.optim.Adam(params, lr=lr)
+    if adv > 0: D = FrameCritic(); opt_d = torch.optim.Adam(D.parameters(), lr=d_lr, betas=tuple(d_betas))
+    curve, diag, t0 = [], [], time.time()
     for step in range(steps):
         x0 = videos[torch.randint(len(videos), (batch_size,), generator=g)]
-        loss, pred = cd_loss(G, tgt, teacher, x0, g, N, motion)
+        lcd, pred = cd_loss(G, tgt, teacher, x0, g, N, motion); loss = lcd
+        row = {} if not (diag_every and (step + 1) % diag_every == 0) else {'step': step + 1, 'cd': float(lcd), 'g_cd': _gnorm(lcd, params)}
         if adv > 0:
             fake = pred[torch.arange(len(pred)), torch.randint(pred.shape[1], (len(pred),), generator=g)][:, None]   # one random frame per clip
             real = images[torch.randint(len(images), (len(fake),), generator=g)]
-            ld = hinge_d_loss(D(real), D(fake.detach()))
+            d_real, d_fake = D(real), D(fake.detach())
+            ld = hinge_d_loss(d_real, d_fake) + (r1/2*r1_penalty(D, real) if r1 > 0 else 0.0)
             opt_d.zero_grad(set_to_none=True); ld.backward(); opt_d.step()
             for p in D.parameters(): p.requires_grad_(False)
-            loss = loss + adv*hinge_g_loss(D(fake))
+            la = adv*hinge_g_loss(D(fake)); loss = loss + la
             for p in D.parameters(): p.requires_grad_(True)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
+            if row: row |= {'g_adv': _gnorm(la, params), 'd_real': float(d_real.mean()), 'd_fake': float(d_fake.mean())}
+        opt.zero_grad(set_to_none=True); loss.backward()
+        if row: diag.append(row | {'g_total': math.sqrt(sum(float(p.grad.pow(2).sum()) for p in params)),
+                                   'bg': float((pred.detach().flatten(2).median(2).values + 1).mean())})
+        opt.step()
         with torch.no_grad():
             for pt, pg in zip(tgt.parameters(), G.parameters()): pt.mul_(ema).add_(pg, alpha=1 - ema)
         if log_every and score is not None and (step + 1) % log_every == 0: G.eval(); curve.append(score(G)); G.train()
-    return {'G': G.eval(), 'curve': curve, 'seconds': time.time() - t0}
+    return {'G': G.eval(), 'target': tgt.eval(), 'curve': curve, 'diag': diag, 'seconds': time.time() - t0}
 
 @torch.no_grad()
 def cm_sample(G, z:torch.Tensor, n:int, seed:int=0) -> torch.Tensor:
@@ -139,3 +163,13 @@ def cm_sample(G, z:torch.Tensor, n:int, seed:int=0) -> torch.Tensor:
         x0 = G.x0(x, ts[i].expand(len(x))).clamp(-1, 1)
         if i < n - 1: x = add_noise(x0, ts[i + 1].expand(len(x)), torch.randn(x.shape, generator=g))
     return x0
+
+def code_hash(src:str) -> str:
+    "A content hash of Python source `src` that ignores comments and layout (the hash of its AST): nbdev's `# %% <notebook> #<cell id>` markers drop out."
+    return content_hash(ast.dump(ast.parse(src)))
+
+def source_version(*modules:str) -> str:
+    """Like `kdrepro.weights.code_version` (a hash of the code of the dotted `modules`), but by `code_hash`: a notebook whose cells get new
+    random ids (a rebuilt notebook, a copied cell) exports the same code under new `# %% ... #<id>` markers, and the key must not change."""
+    if not modules: raise ValueError('name at least one module')
+    return content_hash([code_hash(inspect.getsource(importlib.import_module(m))) for m in modules])
