@@ -10,7 +10,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..lm import (LMDistiller, TopK, MarkovSource, llama_lm, lm_data, kl_to_truth, lm_nll, shift_for_lm, masked_mean,
-                        topk_cache, text_bytes, support_logprobs)
+                        topk_cache, text_bytes, support_logprobs, token_divergence)
 from ..train import fit
 from ..weights import flat_state, load_state, code_version
 
@@ -39,15 +39,58 @@ def taid_update(state:dict, loss:float, step:int, total:int, t_start:float=0.4, 
     return s
 
 # %% auto #0
-__all__ = ['METHODS', 'OFFICIAL', 'taid_target', 'taid_update', 'TAID', 'make_distiller', 'train_lm', 'compact_vocab',
-           'to_compact']
+__all__ = ['METHODS', 'OFFICIAL', 'taid_target', 'taid_update', 'packed_logits', 'scored_rows', 'PackedLM', 'packed_nll', 'TAID',
+           'make_distiller', 'train_lm', 'compact_vocab', 'to_compact']
 
 # %% ../../nbs/papers/51_taid.ipynb #71d617da
+def packed_logits(student, x:dict) -> tuple:
+    """`(logits [N, V], targets [N], sel [n, L-1])`: a Hugging Face causal LM's next-token logits only at the N positions whose
+    next token is real (`shift_for_lm`). The trunk runs on the padded batch (right padding, causal attention: a real position
+    never attends to a pad); the output layer and everything after it run on the N scored rows only."""
+    tgt, m = shift_for_lm(x)
+    sel = m.bool()
+    h = student.model(**x).last_hidden_state[:, :-1]
+    return student.lm_head(h[sel]), tgt[sel], sel
+
+def scored_rows(t, sel=None):
+    "Teacher outputs (logits or `TopK`) [n, L, .] at the positions that predict a token: [n, L-1, .], or the rows `sel` [N, .] of those."
+    t = TopK(*(v[:, :-1] for v in t)) if isinstance(t, TopK) else t[:, :-1]
+    if sel is None: return t
+    return TopK(*(v[sel] for v in t)) if isinstance(t, TopK) else t[sel]
+
+class PackedLM(LMDistiller):
+    "`LMDistiller` (CE and/or a token divergence) computed on the scored rows only (`packed_logits`): the same loss without the padding."
+    def losses(self, x, y, idx=None) -> dict:
+        s, tgt, sel = packed_logits(self.student, x)
+        out = {}
+        if self.w_ce: out['ce'] = self.w_ce*F.cross_entropy(s.float(), tgt)
+        if self.w_kd: out['kd'] = self.w_kd*token_divergence(s, scored_rows(self.teacher_outputs(x, idx), sel), self.kind, None, self.T, self.alpha, self.beta)
+        return out
+
+@torch.no_grad()
+def packed_nll(model, batch:dict, batch_size:int=16) -> dict:
+    """`lm_nll` (`nll`, `total_nats`, `tokens`) of a causal LM on right-padded `batch`, on the scored positions only, the rows taken
+    in order of length and each chunk cut to its longest row: the same numbers without computing the padding."""
+    was = model.training; model.eval()
+    mask = batch.get('attention_mask', torch.ones_like(batch['input_ids']))
+    order = torch.argsort(mask.sum(1), descending=True, stable=True)
+    tot, n = 0., 0
+    try:
+        for i in range(0, len(order), batch_size):
+            r = order[i:i + batch_size]
+            L = int(mask[r].sum(1).max())
+            if L < 2: continue
+            s, tgt, _ = packed_logits(model, {'input_ids': batch['input_ids'][r, :L], 'attention_mask': mask[r, :L]})
+            tot += float(F.cross_entropy(s.float(), tgt, reduction='sum')); n += len(tgt)
+    finally: model.train(was)
+    return {'nll': tot/max(n, 1), 'total_nats': tot, 'tokens': n}
+
 class TAID(LMDistiller):
-    "TAID: next-token distillation towards softmax((1 - t) sg(z_S) + t z_T), t updated after every training step (`taid_update`)."
+    "TAID: next-token distillation towards softmax((1 - t) sg(z_S) + t z_T), t updated after every training step (`taid_update`); `packed`: the loss on the scored positions only (`packed_logits`)."
     def __init__(self, student, teacher=None, teacher_cache=None, total_steps:int=1, t_start:float=0.4, t_end:float=1.0,
-                 alpha:float=5e-4, beta:float=0.99, adaptive:bool=True):
+                 alpha:float=5e-4, beta:float=0.99, adaptive:bool=True, packed:bool=False):
         super().__init__(student, teacher, teacher_cache, kind='fkl', w_ce=0.0, w_kd=1.0)
+        self.packed = packed
         if not 0 <= t_start < 1 or not 0 < t_end <= 1: raise ValueError(f"TAID: need 0 <= t_start < 1 and 0 < t_end <= 1, got {t_start}, {t_end}")
         if not isinstance(total_steps, int) or total_steps < 1: raise ValueError(f"TAID: total_steps must be a positive int, got {total_steps!r}")
         self.total_steps, self.t_start, self.t_end, self.alpha, self.beta, self.adaptive = total_steps, t_start, t_end, alpha, beta, adaptive
@@ -55,12 +98,14 @@ class TAID(LMDistiller):
         self.step_count = 0
 
     def losses(self, x, y, idx=None) -> dict:
-        s = self.student(**x).logits[:, :-1]
-        t = self.teacher_outputs(x, idx)
-        t = TopK(*(v[:, :-1] for v in t)) if isinstance(t, TopK) else t[:, :-1]
+        if self.packed:
+            s, _, sel = packed_logits(self.student, x); mask = None
+        else:
+            s, sel = self.student(**x).logits[:, :-1], None; mask = shift_for_lm(x)[1]
+        t = scored_rows(self.teacher_outputs(x, idx), sel)
         lp = taid_target(s, t, self.state['t'])
         lq = support_logprobs(s, t)[1] if isinstance(t, TopK) else F.log_softmax(s.float(), -1)
-        loss = masked_mean(-(lp.exp()*lq).sum(-1), shift_for_lm(x)[1])
+        loss = masked_mean(-(lp.exp()*lq).sum(-1), mask)
         if self.training:
             self.state = taid_update(self.state, float(loss.detach()), self.step_count, self.total_steps, self.t_start,
                                      self.t_end, self.alpha, self.beta, self.adaptive)
@@ -78,23 +123,25 @@ METHODS = ('sft', 'fkl', 'rkl', 'tvd', 'skl', 'srkl', 'gjsd', 'taid')
 OFFICIAL = {'skl': {'alpha': 0.1}, 'srkl': {'alpha': 0.1}, 'gjsd': {'beta': 0.1}}     # the official code's defaults
 
 def make_distiller(method:str, student, teacher_cache:dict|None, total_steps:int, t_start:float=0.4, taid_alpha:float=5e-4,
-                   taid_beta:float=0.99):
-    "The distiller of `method` around `student`: SFT (cross-entropy), a divergence of `kdrepro.lm`, or TAID."
+                   taid_beta:float=0.99, packed:bool=False):
+    "The distiller of `method` around `student`: SFT (cross-entropy), a divergence of `kdrepro.lm`, or TAID; `packed`: losses on the scored rows only (padded batches)."
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    if method == 'sft': return LMDistiller(student, kind='fkl', w_ce=1.0, w_kd=0.0)
-    if method == 'taid': return TAID(student, teacher_cache=teacher_cache, total_steps=total_steps, t_start=t_start, alpha=taid_alpha, beta=taid_beta)
-    return LMDistiller(student, teacher_cache=teacher_cache, kind=method, w_ce=0.0, w_kd=1.0, **OFFICIAL.get(method, {}))
+    LM = PackedLM if packed else LMDistiller
+    if method == 'sft': return LM(student, kind='fkl', w_ce=1.0, w_kd=0.0)
+    if method == 'taid': return TAID(student, teacher_cache=teacher_cache, total_steps=total_steps, t_start=t_start, alpha=taid_alpha, beta=taid_beta, packed=packed)
+    return LM(student, teacher_cache=teacher_cache, kind=method, w_ce=0.0, w_kd=1.0, **OFFICIAL.get(method, {}))
 
 def train_lm(method:str, seed:int, train:dict, val:dict, teacher_cache:dict|None, build:dict, epochs:int, lr:float, batch_size:int,
-             source:MarkovSource|None=None, t_start:float=0.4, taid_alpha:float=5e-4, taid_beta:float=0.99, code:str='') -> dict:
+             source:MarkovSource|None=None, t_start:float=0.4, taid_alpha:float=5e-4, taid_beta:float=0.99, code:str='', packed:bool=False) -> dict:
     """Train a Llama student (`build`: llama_lm's arguments) with `method`; after each epoch its validation score: the KL to the
-    truth of `source` on `val` when given, else the NLL on `val`. Returns tensors (for the cache): weights, curve, steps, t trace.
+    truth of `source` on `val` when given, else the NLL on `val`. `packed` (padded text batches): every loss and the validation NLL
+    on the scored positions only (`PackedLM`, `packed_nll`: the same values, without computing the padding). Returns tensors (for the cache): weights, curve, steps, t trace.
     `code` is not used in training: pass `code_version('kdrepro.lm', 'kdrepro.papers.taid')` (`kdrepro.weights`) so that a cached run is keyed by the code it called, not only by this function."""
-    score = (lambda m: kl_to_truth(m, source, val['input_ids'])) if source is not None else (lambda m: lm_nll(m, val)['nll'])
+    score = (lambda m: kl_to_truth(m, source, val['input_ids'])) if source is not None else (lambda m: (packed_nll if packed else lm_nll)(m, val)['nll'])
     torch.manual_seed(seed)
     student = llama_lm(**build)
     steps = epochs*math.ceil(train['input_ids'].shape[0]/batch_size)
-    d = make_distiller(method, student, teacher_cache, steps, t_start, taid_alpha, taid_beta)
+    d = make_distiller(method, student, teacher_cache, steps, t_start, taid_alpha, taid_beta, packed)
     dl = lm_data(train).loader(batch_size, shuffle=True, seed=seed)
     curve, t0 = [], time.time()
     for ep in range(epochs):
