@@ -8,14 +8,14 @@ import copy, math, time
 import torch
 from torch import nn
 import torch.nn.functional as F
-from ..generative import ScoreCNN, alpha_bar, add_noise, T_MIN
+from ..generative import ScoreCNN, alpha_bar, add_noise, time_embedding, T_MIN
 from ..video import bounce, render, DIRECTIONS
 from .dmd2 import dm_loss
 
 # %% auto #0
-__all__ = ['sprite_videos', 'FrameDenoiser', 'Bound', 'x0_loss', 'clips', 'train_frame_denoiser', 'student_times', 'ddim_path',
-           'student_frame', 'rollout', 'teacher_rollout', 'student_rollout', 'ode_pairs', 'ode_loss', 'train_ode',
-           'student_clip', 'train_causal_dmd']
+__all__ = ['sprite_videos', 'ClipUNet', 'FrameDenoiser', 'Bound', 'x0_loss', 'clips', 'train_frame_denoiser', 'student_times',
+           'ddim_path', 'student_frame', 'rollout', 'teacher_rollout', 'student_rollout', 'ode_pairs', 'ode_loss',
+           'train_ode', 'student_clip', 'train_causal_dmd']
 
 # %% ../../nbs/papers/06_livetalk.ipynb #dd65cb28
 def sprite_videos(images, labels, n:int, frames:int, size:int=16, speed:int=1, seed:int=0) -> dict:
@@ -32,19 +32,48 @@ def sprite_videos(images, labels, n:int, frames:int, size:int=16, speed:int=1, s
     return {'video': render(images[idx], pos, size), 'label': labels[idx], 'pos': pos}
 
 # %% ../../nbs/papers/06_livetalk.ipynb #e79432e2
+class ClipUNet(nn.Module):
+    """A small U-Net of [n, c_in, S, S] frames (S divisible by 4) to [n, c_out, S, S]: S -> S/2 -> S/4 and back, with skip
+    connections and time conditioning by channel shift (as `ScoreCNN`). Through its convolutions every output pixel sees a 25x25
+    window (a 3-layer `ScoreCNN`: 9x9) at three scales, with about 8x the parameters of a `ScoreCNN` of the same width."""
+    def __init__(self, c_in:int, c_out:int, width:int=32, t_dim:int=32):
+        super().__init__()
+        w = width; self.t_dim, self.width = t_dim, w
+        self.inp = nn.Conv2d(c_in, w, 3, padding=1)
+        self.d1, self.d2 = nn.Conv2d(w, 2*w, 3, stride=2, padding=1), nn.Conv2d(2*w, 2*w, 3, stride=2, padding=1)
+        self.mid = nn.Conv2d(2*w, 2*w, 3, padding=1)
+        self.u2, self.u1 = nn.Conv2d(4*w, 2*w, 3, padding=1), nn.Conv2d(3*w, w, 3, padding=1)
+        self.out = nn.Conv2d(w, c_out, 3, padding=1)
+        self.sizes = [w, 2*w, 2*w, 2*w, 2*w, w]
+        self.t = nn.Sequential(nn.Linear(t_dim, w), nn.SiLU(), nn.Linear(w, sum(self.sizes)))
+        self.norms = nn.ModuleList([nn.GroupNorm(8 if c % 8 == 0 else 1, c) for c in self.sizes])
+    def forward(self, x, t):
+        if x.shape[-1] % 4 or x.shape[-2] % 4: raise ValueError(f"ClipUNet needs frame sizes divisible by 4, got {tuple(x.shape[-2:])}")
+        s = [v[..., None, None] for v in self.t(time_embedding(t, self.t_dim)).split(self.sizes, 1)]
+        act = lambda i, h: F.silu(self.norms[i](h) + s[i])
+        h0 = act(0, self.inp(x)); h1 = act(1, self.d1(h0)); h2 = act(2, self.d2(h1)); h2 = h2 + act(3, self.mid(h2))
+        u = act(4, self.u2(torch.cat([F.interpolate(h2, scale_factor=2), h1], 1)))
+        u = act(5, self.u1(torch.cat([F.interpolate(u, scale_factor=2), h0], 1)))
+        return self.out(u)
+
 class FrameDenoiser(nn.Module):
-    """A denoiser of `f` frames given the `k` frames before them: `ScoreCNN(k + f, width)` reads the noisy frames [n, f, S, S]
-    stacked with the clean context [n, k, S, S] (passed as `y`); its first f output channels are the clean estimate (`x0`).
-    `forward` returns the implied noise eps = (x - sqrt(ᾱ) x0) / sqrt(1 - ᾱ), so eps-based code (DDIM, `dm_grad`) uses it
-    unchanged. f = 4: the bidirectional clip teacher (all 4 frames denoised jointly); f = 1: the causal frame-by-frame student."""
-    def __init__(self, k:int=2, f:int=1, width:int=32):
+    """A denoiser of `f` frames given the `k` frames before them: the network reads the noisy frames [n, f, S, S] stacked with the
+    clean context [n, k, S, S] (passed as `y`) and returns the clean estimate (`x0`) of the f frames. `arch`: 'cnn' = `ScoreCNN(k + f,
+    width)` (its first f output channels), 'unet' = `ClipUNet(k + f, f, width)`. `residual`: the network predicts the change from
+    the last context frame (x0 = y[:, -1] + net(...)), the natural parametrisation of a video continuation. `forward` returns the
+    implied noise eps = (x - sqrt(ᾱ) x0) / sqrt(1 - ᾱ), so eps-based code (DDIM, `dm_grad`) uses it unchanged. f = 4: the
+    bidirectional clip teacher (all 4 frames denoised jointly); f = 1: the causal frame-by-frame student."""
+    def __init__(self, k:int=2, f:int=1, width:int=32, arch:str='cnn', residual:bool=False):
         super().__init__()
         if k < 1 or f < 1: raise ValueError(f"k and f must be >= 1, got {k}, {f}")
-        self.k, self.f, self.width = k, f, width; self.net = ScoreCNN(k + f, width)
+        if arch not in ('cnn', 'unet'): raise ValueError(f"arch must be 'cnn' or 'unet', got {arch!r}")
+        self.k, self.f, self.width, self.arch, self.residual = k, f, width, arch, residual
+        self.net = ScoreCNN(k + f, width) if arch == 'cnn' else ClipUNet(k + f, f, width)
     def x0(self, x, t, y=None):
         if y is None or y.dim() != 4 or y.shape[1] != self.k: raise ValueError(f"FrameDenoiser needs a context y of {self.k} frames [n, {self.k}, S, S]")
         if x.shape[1] != self.f: raise ValueError(f"FrameDenoiser denoises {self.f} frames, got {x.shape[1]}")
-        return self.net(torch.cat([x, y], 1), t)[:, :self.f]
+        out = self.net(torch.cat([x, y], 1), t)[:, :self.f]
+        return y[:, -1:] + out if self.residual else out
     def forward(self, x, t, y=None):
         ab = alpha_bar(t).view(-1, 1, 1, 1)
         return (x - ab.sqrt()*self.x0(x, t, y))/(1 - ab).clamp_min(1e-8).sqrt()
@@ -160,11 +189,11 @@ def ode_loss(G, xs, ctx, x0, n:int):
     ts = student_times(n)
     return sum(F.mse_loss(G.x0(xs[i], ts[i].expand(len(x0)), ctx), x0) for i in range(n))/n
 
-def train_ode(pairs:dict, k:int, width:int, n:int, steps:int, lr:float=1e-3, batch_size:int=64, seed:int=0, log_every:int=0, score=None) -> dict:
-    "The ODE-regression student: a causal `FrameDenoiser(k, 1, width)` fitted with `ode_loss` from scratch (Adam). Returns {'G', 'curve', 'seconds'}."
+def train_ode(pairs:dict, k:int, width:int, n:int, steps:int, lr:float=1e-3, batch_size:int=64, seed:int=0, residual:bool=False, log_every:int=0, score=None) -> dict:
+    "The ODE-regression student: a causal `FrameDenoiser(k, 1, width, residual=residual)` fitted with `ode_loss` from scratch (Adam). Returns {'G', 'curve', 'seconds'}."
     if steps < 1: raise ValueError(f"steps must be >= 1, got {steps}")
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
-    G = FrameDenoiser(k, 1, width).train()
+    G = FrameDenoiser(k, 1, width, residual=residual).train()
     opt = torch.optim.Adam(G.parameters(), lr=lr); m = len(pairs['x0']); curve, t0 = [], time.time()
     for s in range(steps):
         i = torch.randint(m, (min(batch_size, m),), generator=g)
