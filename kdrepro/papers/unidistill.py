@@ -12,110 +12,16 @@ from torch import nn
 import torch.nn.functional as F
 from ..core import set_seed
 from ..weights import flat_state, load_state
+from ..bev import BEV_CLASSES, CLASS_SHAPE, BEVScenes, SPLIT_SEED, box_corners, rasterize, ray_smear, bev_scenes
 
-BEV_CLASSES = ('car', 'truck', 'pedestrian')
-CLASS_SHAPE = ((5.0, 2.4, 1.5), (8.0, 3.2, 3.0), (1.8, 1.8, 1.8))   # (length, width) in grid cells and a height, per class; +-15 % jitter
 STRIDE = 2                                                          # BEV feature / head cells per input cell side
 
 # %% auto #0
-__all__ = ['BEV_CLASSES', 'CLASS_SHAPE', 'STRIDE', 'SPLIT_SEED', 'DIST_THRESHOLDS', 'METHODS', 'TERMS', 'LAMBDAS', 'BEVScenes',
-           'box_corners', 'rasterize', 'ray_smear', 'bev_scenes', 'gaussian_radius', 'draw_gaussian', 'Targets',
+__all__ = ['STRIDE', 'DIST_THRESHOLDS', 'METHODS', 'TERMS', 'LAMBDAS', 'gaussian_radius', 'draw_gaussian', 'Targets',
            'box_points', 'make_targets', 'BEVDetector', 'focal_loss', 'gather_centres', 'detection_loss',
            'sample_points', 'feature_loss', 'relation_matrix', 'relation_loss', 'response_loss', 'dense_feature_mse',
            'predict', 'decode', 'average_precision', 'detection_map', 'evaluate', 'target_tensors', 'train_detector',
            'centre_logits']
-
-# %% ../../nbs/papers/02_unidistill.ipynb #uni00007
-@dataclass
-class BEVScenes:
-    "Procedural bird's-eye-view scenes (SYNTHESIZED): the two sensor views and the ground-truth boxes."
-    lidar: torch.Tensor     # [N, 2, S, S] depth-like view: occupancy, occupancy x height / 3
-    camera: torch.Tensor    # [N, 2, S, S] camera-like view: the same smeared along the ray from the ego sensor, blurred, noisy
-    boxes: torch.Tensor     # [N, M, 5] (x, y, length, width, yaw) in input cells, zero rows are padding
-    labels: torch.Tensor    # [N, M] class index, -1 for padding
-    split: str = 'train'
-    synthesized: str = 'procedural rotated boxes of 3 classes on a grid; lidar = clean occupancy with heights; camera = ray-smeared, blurred, noisy'
-    def __len__(self): return len(self.lidar)
-    @property
-    def valid(self) -> torch.Tensor: return self.labels >= 0
-    def view(self, name:str) -> torch.Tensor:
-        if name not in ('lidar', 'camera'): raise ValueError(f"unknown view {name!r}; the views are 'lidar' and 'camera'")
-        return getattr(self, name)
-
-SPLIT_SEED = {'train': 0, 'val': 1, 'test': 2}
-
-def box_corners(boxes:torch.Tensor) -> torch.Tensor:
-    "Corners [..., 4, 2] of boxes [..., 5] (x, y, length, width, yaw), in order around the box (consecutive corners share an edge)."
-    c, s = torch.cos(boxes[..., 4]), torch.sin(boxes[..., 4])
-    u = torch.tensor([[0.5, 0.5], [-0.5, 0.5], [-0.5, -0.5], [0.5, -0.5]], dtype=boxes.dtype)     # (along length, along width)
-    dl, dw = u[:, 0]*boxes[..., 2:3], u[:, 1]*boxes[..., 3:4]                                      # [..., 4]
-    x = boxes[..., 0:1] + dl*c[..., None] - dw*s[..., None]
-    y = boxes[..., 1:2] + dl*s[..., None] + dw*c[..., None]
-    return torch.stack([x, y], -1)
-
-def rasterize(boxes:torch.Tensor, labels:torch.Tensor, size:int, sub:int=2) -> tuple:
-    "Occupancy [N, S, S] (share of each cell inside a box, `sub` x `sub` samples per cell) and the class index map [N, S, S] (-1: empty)."
-    g = (torch.arange(size*sub, dtype=torch.float32) + 0.5)/sub
-    gy, gx = torch.meshgrid(g, g, indexing='ij')
-    dx = gx[None, None] - boxes[:, :, 0, None, None]; dy = gy[None, None] - boxes[:, :, 1, None, None]
-    c, s = torch.cos(boxes[:, :, 4])[..., None, None], torch.sin(boxes[:, :, 4])[..., None, None]
-    u, v = dx*c + dy*s, -dx*s + dy*c
-    inside = (u.abs() <= boxes[:, :, 2, None, None]/2) & (v.abs() <= boxes[:, :, 3, None, None]/2) & (labels >= 0)[..., None, None]
-    inside = inside.float()                                                       # [N, M, S*sub, S*sub]
-    occ = F.avg_pool2d(inside.amax(1, keepdim=True), sub)[:, 0]
-    share = F.avg_pool2d(inside, sub)                                             # [N, M, S, S]
-    cls = torch.where(share.amax(1) > 0, labels.gather(1, share.argmax(1).flatten(1)).view_as(occ), torch.full_like(occ, -1, dtype=torch.long))
-    return occ, cls
-
-def ray_smear(x:torch.Tensor, ego:tuple, spread:float, k:int=11) -> torch.Tensor:
-    """Depth ambiguity: the cell at range r from the sensor at `ego` (x, y in cells) becomes the mean of `x` [N, C, S, S] at the `k` points of
-    its ray at ranges r / (1 + t `spread`), t in [-1, 1], each weighted by 1 / (1 + t `spread`)^2: a blob at range r0 is spread uniformly
-    along its ray over r0 (1 +- `spread`), the more the farther it is, and keeps its mass, direction and mean range."""
-    N, C, S, _ = x.shape
-    g = torch.arange(S, dtype=torch.float32) + 0.5
-    gy, gx = torch.meshgrid(g, g, indexing='ij')
-    rx, ry = gx - ego[0], gy - ego[1]; r = torch.sqrt(rx**2 + ry**2).clamp_min(1e-6)
-    out = torch.zeros_like(x)
-    for t in torch.linspace(-1, 1, k):
-        px, py = ego[0] + rx/(1 + t*spread), ego[1] + ry/(1 + t*spread)          # the point of the ray at range r / (1 + t spread)
-        grid = torch.stack([px/S*2 - 1, py/S*2 - 1], -1)[None].expand(N, S, S, 2)
-        out = out + F.grid_sample(x, grid, mode='bilinear', padding_mode='zeros', align_corners=False)/(1 + t*spread)**2   # each copy keeps the blob's mass
-    return out/k
-
-def bev_scenes(split:str, n:int, size:int=32, seed:int=0, max_objects:int=5, spread:float=0.25, blur:float=0.8, noise:float=0.05) -> BEVScenes:
-    """`n` SYNTHESIZED scenes of `size` x `size` cells, draws disjoint across `split` ('train', 'val', 'test') and `seed`: 2 to `max_objects`
-    non-overlapping rotated boxes of the classes `BEV_CLASSES` (car, truck, pedestrian: length, width, height from `CLASS_SHAPE`, +-15 %;
-    yaw uniform). The depth-like ('lidar') view is the clean occupancy and occupancy x height / 3; the camera-like view is the same two maps
-    smeared along the ray from a sensor below the grid's bottom edge centre (depth ambiguity: spread over +-`spread` x its range, `ray_smear`), blurred
-    by a Gaussian of `blur` cells and with N(0, `noise`) added."""
-    if split not in SPLIT_SEED: raise ValueError(f"unknown split {split!r}; one of {list(SPLIT_SEED)}")
-    if not 0 <= spread < 1: raise ValueError(f"spread must be in [0, 1), got {spread}")
-    if n < 1 or size < 8 or max_objects < 2: raise ValueError(f"need n >= 1, size >= 8 and max_objects >= 2, got {n}, {size}, {max_objects}")
-    rng = np.random.default_rng([seed, SPLIT_SEED[split], size, max_objects])
-    boxes, labels = np.zeros((n, max_objects, 5), np.float32), -np.ones((n, max_objects), np.int64)
-    for i in range(n):
-        m, placed, tries = rng.integers(2, max_objects + 1), [], 0
-        while len(placed) < m and tries < 200:
-            tries += 1
-            k = int(rng.integers(len(BEV_CLASSES))); L, W, _ = CLASS_SHAPE[k]
-            L, W = L*rng.uniform(0.85, 1.15), W*rng.uniform(0.85, 1.15); rad = math.hypot(L, W)/2
-            x, y = rng.uniform(rad*0.7 + 1, size - rad*0.7 - 1, 2)
-            if all(math.hypot(x - p[0], y - p[1]) > rad + p[2] + 0.5 for p in placed):
-                placed.append((x, y, rad)); j = len(placed) - 1
-                boxes[i, j] = (x, y, L, W, rng.uniform(0, math.pi)); labels[i, j] = k
-    boxes, labels = torch.from_numpy(boxes), torch.from_numpy(labels)
-    parts = [rasterize(boxes[i:i+256], labels[i:i+256], size) for i in range(0, n, 256)]     # in chunks: the supersampled masks are N x M x 4 S^2
-    occ, cls = torch.cat([q[0] for q in parts]), torch.cat([q[1] for q in parts])
-    hgt = torch.tensor([s[2] for s in CLASS_SHAPE])[cls.clamp_min(0)]*(cls >= 0)
-    lidar = torch.stack([occ, occ*hgt/3], 1)
-    cam = ray_smear(lidar, (size/2, -size/4), spread)
-    if blur > 0:
-        r = max(1, math.ceil(2*blur)); t = torch.arange(-r, r + 1, dtype=torch.float32); w = torch.exp(-t**2/(2*blur**2)); w = w/w.sum()
-        cam = F.conv2d(F.pad(cam, (r, r, 0, 0)), w.view(1, 1, 1, -1).repeat(2, 1, 1, 1), groups=2)
-        cam = F.conv2d(F.pad(cam, (0, 0, r, r)), w.view(1, 1, -1, 1).repeat(2, 1, 1, 1), groups=2)
-    g = torch.Generator().manual_seed(int(rng.integers(2**31)))
-    cam = cam + noise*torch.randn(cam.shape, generator=g)
-    return BEVScenes(lidar, cam, boxes, labels, split)
 
 # %% ../../nbs/papers/02_unidistill.ipynb #uni00012
 def gaussian_radius(size:tuple, min_overlap:float=0.7) -> float:
