@@ -15,7 +15,7 @@ from ..experiment import cached_call
 
 # %% auto #0
 __all__ = ['OPS', 'DEFAULT_OPS', 'Zero', 'MixedOp', 'Cell', 'SuperNet', 'hvp', 'top_eigenvalue', 'arch_sharpness',
-           'VotingTeacher', 'sd_kl', 'accuracy', 'search', 'search_run', 'cached_search', 'retrain']
+           'VotingTeacher', 'sd_kl', 'accuracy', 'search', 'search_run', 'cached_search', 'retrain', 'rank_cells']
 
 # %% ../../nbs/papers/42_sd_darts.ipynb #f023766b
 def _conv(C, k):
@@ -231,3 +231,18 @@ def retrain(genotype:list, x_tr, y_tr, x_te, y_te, epochs:int=20, batch_size:int
             loss = F.cross_entropy(m(xb, W=W), yb)
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
     with torch.no_grad(): return (m(x_te, W=W).argmax(1) == y_te).float().mean().item()
+
+# %% ../../nbs/papers/42_sd_darts.ipynb #d3db792f
+import itertools
+def rank_cells(x_tr, y_tr, x_val, y_val, epochs:int=10, batch_size:int=64, C:int=8, n_cells:int=2, ops=DEFAULT_OPS,
+               lr:float=0.025, seed:int=0, n_classes:int=10) -> dict:
+    """Every discretized cell (one operation other than `none` per edge) retrained from scratch by `retrain` on (x_tr, y_tr) and scored on
+    (x_val, y_val), as a dict of tensors for `cached_call`: `cells` [n, edges] (indices into `ops`) and `val_acc` [n]."""
+    ops = tuple(ops)
+    cand = [o for o in ops if o != 'none']
+    if not cand: raise ValueError("need at least one operation besides 'none'")
+    n_edges = SuperNet(C=1, n_cells=1, ops=ops, in_ch=x_tr.shape[1], n_classes=n_classes).n_edges
+    cells = list(itertools.product(cand, repeat=n_edges))
+    acc = [retrain(list(g), x_tr, y_tr, x_val, y_val, epochs=epochs, batch_size=batch_size, C=C, n_cells=n_cells, ops=ops, lr=lr,
+                   seed=seed, n_classes=n_classes) for g in cells]
+    return {'cells': torch.tensor([[ops.index(o) for o in g] for g in cells]), 'val_acc': torch.tensor(acc)}
