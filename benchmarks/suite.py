@@ -5,21 +5,28 @@ cost model of wall time against the number of workers.
     .venv/bin/python benchmarks/suite.py                   # the cost model alone, from the recorded runs
 
 `--run E` executes `kdrepro run --all --scale cpu --no-report --executor E --jobs J` in a subprocess, into a scratch
-reports folder and store (the repository's reports/ is not touched) with the machine's teacher cache as it is (say
-which: a warm cache measures the notebooks' own work, not teacher training). Each notebook's metrics are compared
-with its committed report: a deterministic suite gives the same numbers under both executors.
+reports folder and store (the repository's reports/ is not touched) with the machine's cache as it is. What the cache
+held is measured, not assumed: the runs' own cost lines say how many cached computations ran in the run and how many
+were read from the cache, and the machine's load average is sampled every 15 s during the run. Each notebook's metrics
+are compared with its committed report: a deterministic suite gives the same numbers under both executors.
+
+    .venv/bin/python benchmarks/suite.py --collect SCRATCH [--out F]   # the figures of runs already in SCRATCH/<executor>/
+
+`--collect` rebuilds the tables from the scratch folders of earlier `--run`s (their stores, `suite_run.json` and
+`load.json` where present; without them the wall time is the span of the store's runs and the load is unknown).
 
 The cost model takes, for every notebook, the cold cost of its current report (the run's wall time plus the first
 computation time of every cached result it read, as its cost line records) and schedules them longest first on N workers (LPT: the
 greedy order within 4/3 of the optimum), for N = 1, 2, 4, 8, 16; the projection to the 56 notebooks of the full
 catalog scales the total by 56 / the number of notebooks measured.
 """
-import argparse, glob, json, os, re, sqlite3, subprocess, sys, tempfile, time, heapq
+import argparse, glob, json, os, re, sqlite3, statistics, subprocess, sys, tempfile, threading, time, heapq, datetime as dt
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 _HIT = re.compile(r'were read from the cache \(their first computation took (\d+) s')
+_COST = re.compile(r'Of its (\d+) cached computations \([^)]*\), (\d+) ran in this run \((\d+) s\)(?: and (\d+) were read from the cache)?')
 
 def recorded_durations(reports:Path) -> dict:
     """slug -> (cold estimate, recorded wall) in seconds, from each paper's current report (reports/<slug>/results.json):
@@ -62,23 +69,62 @@ def metrics_of(path:Path) -> dict:
     except (OSError, ValueError): return {}
     return {(m['method'], m['metric'], m['seed']): m['value'] for m in d.get('metrics') or []}
 
+def cache_use(discussion:str) -> tuple:
+    "(computed in the run, seconds, read from the cache, their first computation seconds) from a run's cost line; zeros if absent."
+    m, h = _COST.search(discussion or ''), _HIT.search(discussion or '')
+    if not m: return (0, 0.0, 0, 0.0)
+    return (int(m.group(2)), float(m.group(3)), int(m.group(4) or 0), float(h.group(1)) if h else 0.0)
+
+def collect(executor:str, scratch:Path, wall:float|None=None, rc=None, load:list|None=None) -> dict:
+    "One executor's figures from its scratch folder: per notebook status, seconds, metrics equal to the committed report, cache use."
+    rep = scratch/executor
+    meta = {}
+    if (rep/'suite_run.json').exists(): meta = json.loads((rep/'suite_run.json').read_text())
+    if load is None and (rep/'load.json').exists(): load = json.loads((rep/'load.json').read_text())
+    con = sqlite3.connect(rep/'results.sqlite')
+    rows = con.execute("select paper, status, duration, run_dir, started, ended from runs").fetchall(); con.close()
+    per, t = {}, []
+    for paper, status, dur, run_dir, started, ended in rows:
+        m_new = metrics_of(Path(run_dir)/'results.json'); m_old = metrics_of(ROOT/'reports'/paper/'results.json')
+        same = sum(1 for k in m_new if k in m_old and abs(m_new[k] - m_old[k]) <= 1e-6*max(1, abs(m_old[k])))
+        try: disc = (json.loads((Path(run_dir)/'results.json').read_text()).get('notes') or {}).get('discussion') or ''
+        except (OSError, ValueError): disc = ''
+        per[paper] = dict(status=status, seconds=dur or 0.0, metrics=len(m_new), same=same, committed=len(m_old), cache=cache_use(disc))
+        t += [dt.datetime.fromisoformat(x).timestamp() for x in (started, ended) if x]
+    if wall is None: wall = meta.get('wall') or ((max(t) - min(t)) if t else 0.0)
+    if rc is None: rc = meta.get('rc', 'n/a')
+    return dict(executor=executor, jobs=meta.get('jobs'), wall=wall, rc=rc, per=per, load=load or [],
+                started=meta.get('started') or (time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(min(t))) if t else '?'))
+
 def run_suite(executor:str, jobs:int, scratch:Path) -> dict:
     rep = scratch/executor; rep.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, KDREPRO_REPORTS=str(rep), KDREPRO_STORE=str(rep/'results.sqlite'), HF_HUB_OFFLINE='1')
     cmd = [str(ROOT/'.venv'/'bin'/'kdrepro'), 'run', '--all', '--scale', 'cpu', '--no-report', '--executor', executor, '--jobs', str(jobs)]
     print('$', ' '.join(cmd), f'(KDREPRO_REPORTS={rep})', flush=True)
-    t0 = time.time()
+    load, stop = [], threading.Event()
+    def sample():                                    # the 1-minute load average every 15 s: was the machine shared?
+        while not stop.wait(15): load.append(os.getloadavg()[0])
+    th = threading.Thread(target=sample, daemon=True); th.start()
+    started, t0 = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), time.time()
     p = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.time() - t0
+    stop.set(); th.join()
     (rep/'run.out').write_text(p.stdout)
-    con = sqlite3.connect(rep/'results.sqlite')
-    rows = con.execute("select paper, status, duration, run_dir from runs").fetchall(); con.close()
-    per = {}
-    for paper, status, dur, run_dir in rows:
-        m_new = metrics_of(Path(run_dir)/'results.json'); m_old = metrics_of(ROOT/'reports'/paper/'results.json')
-        same = sum(1 for k in m_new if k in m_old and abs(m_new[k] - m_old[k]) <= 1e-6*max(1, abs(m_old[k])))
-        per[paper] = dict(status=status, seconds=dur or 0.0, metrics=len(m_new), same=same, committed=len(m_old))
-    return dict(executor=executor, jobs=jobs, wall=wall, rc=p.returncode, per=per)
+    (rep/'load.json').write_text(json.dumps(load))
+    (rep/'suite_run.json').write_text(json.dumps(dict(executor=executor, jobs=jobs, wall=wall, rc=p.returncode, started=started)))
+    return collect(executor, scratch, wall, p.returncode, load)
+
+def run_summary(r:dict) -> str:
+    "What the machine and the cache were like during one executor's run, measured."
+    ld = r['load']
+    load = (f"load average (1 min, sampled during the run) {min(ld):.1f} to {max(ld):.1f}, median {statistics.median(ld):.1f}, on "
+            f"{os.cpu_count()} cores" if ld else "load average not sampled")
+    c = [x['cache'] for x in r['per'].values()]
+    ran, ran_s, hit, hit_s = (sum(v[i] for v in c) for i in range(4))
+    return (f"- **{r['executor']}** (started {r['started']}, {r.get('jobs') or '?'} jobs): {load}. Cached computations (trained models, "
+            f"teacher outputs, data): {ran} computed in the run ({ran_s/60:.1f} min of notebook time), {hit} read from the cache "
+            f"(their first computation took {hit_s/60:.1f} min): the wall time below is that of "
+            + ("a cold cache." if hit == 0 else "a warm cache." if ran == 0 else "a partly warm cache.") )
 
 def suite_table(runs:list) -> str:
     slugs = sorted({s for r in runs for s in r['per']})
@@ -101,22 +147,24 @@ def main(argv=None):
     ap.add_argument('--jobs', type=int, default=2)
     ap.add_argument('--scratch', default=None, help='scratch folder of the runs (default: a temporary one)')
     ap.add_argument('--out', default=None, help='also write the figures to this Markdown file')
+    ap.add_argument('--collect', default=None, metavar='SCRATCH', help='also report the runs already in SCRATCH/local and SCRATCH/dask')
     a = ap.parse_args(argv)
     if a.jobs < 1: ap.error('--jobs must be >= 1')
     scratch = Path(a.scratch or tempfile.mkdtemp(prefix='kdrepro-suite-'))
     parts = ["# The suite's wall time", "",
-             f"Written by `benchmarks/suite.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores.", ""]
+             f"Written by `benchmarks/suite.py {' '.join(sys.argv[1:] if argv is None else argv)}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores.", ""]
     runs = [run_suite(e, a.jobs, scratch) for e in a.run]
+    if a.collect:
+        runs += [collect(e, Path(a.collect)) for e in ('local', 'dask') if (Path(a.collect)/e/'results.sqlite').exists()]
     if runs:
-        cache = os.environ.get('KDREPRO_CACHE') or 'the default cache folder'
-        parts += [f"## `kdrepro run --all --scale cpu` with {a.jobs} jobs", "",
-                  f"Each executor ran every notebook into its own scratch reports folder, with the teacher cache of {cache} as it was "
-                  "(warm from earlier runs: these figures are the notebooks' own work, not teacher training). "
+        parts += [f"## `kdrepro run --all --scale cpu`", "",
+                  "Each executor ran every notebook into its own scratch reports folder, with the machine's cache as it was:", "",
+                  *[run_summary(r) for r in runs], "",
                   "'metrics equal' counts the run's metric values within 1e-6 of the committed report's.", "", suite_table(runs)]
     parts += ["## Cost model", "", cost_model(recorded_durations(ROOT/'reports'))]
     text = '\n'.join(parts)
     print(text)
     if a.out: Path(a.out).write_text(text); print(f"written: {a.out}")
-    return 0 if all(r['rc'] == 0 for r in runs) else 1
+    return 0 if all(r['rc'] in (0, 'n/a') for r in runs) else 1
 
 if __name__ == '__main__': sys.exit(main())
