@@ -11,6 +11,10 @@ APT_TEST := chromium
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
+# glibc malloc: keep freed tensor buffers for reuse instead of page-faulting them in at every step (kdrepro.runner.MALLOC_ENV;
+# the runner gives the same settings to every notebook kernel it starts).
+export MALLOC_MMAP_THRESHOLD_ := 33554432
+export MALLOC_TRIM_THRESHOLD_ := 1073741824
 
 .PHONY: setup apt venv reports test test-slow probe test-nbs test-py docs clean-env bench
 setup: apt venv
@@ -57,9 +61,10 @@ test: setup
 	OMP_NUM_THREADS=1 KDREPRO_THREADS=1 $(VENV)/bin/nbdev_test --n_workers 2 --timing
 	$(VENV)/bin/pytest -q tests; rc=$$?; if [ $$rc = 5 ]; then echo "pytest: no tests collected"; exit 1; fi; exit $$rc
 
-# The slow tests (the gpu-scale probe of every notebook, about half an hour on two cores): run before a closing note.
+# The slow tests (the gpu-scale probe of every notebook): run before a closing note. Two pytest workers (pytest-xdist),
+# one torch thread each, as `make test`; each worker has its own scratch reports, store and cache (tests/conftest.py).
 test-slow: setup
-	$(VENV)/bin/pytest -q --slow -m slow tests
+	OMP_NUM_THREADS=1 KDREPRO_THREADS=1 $(VENV)/bin/pytest -q --slow -m slow -n 2 --durations=0 tests
 
 # The gpu-scale probe of every notebook, written to reports/probe.md (and .json).
 probe: setup

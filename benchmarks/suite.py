@@ -98,7 +98,8 @@ def collect(executor:str, scratch:Path, wall:float|None=None, rc=None, load:list
 
 def run_suite(executor:str, jobs:int, scratch:Path) -> dict:
     rep = scratch/executor; rep.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, KDREPRO_REPORTS=str(rep), KDREPRO_STORE=str(rep/'results.sqlite'), HF_HUB_OFFLINE='1')
+    env = dict(os.environ, KDREPRO_REPORTS=str(rep), KDREPRO_STORE=str(rep/'results.sqlite'), HF_HUB_OFFLINE='1',
+               KDREPRO_SCHEDULE_FROM=str(ROOT/'reports'))      # longest first, by the repository's recorded wall times
     cmd = [str(ROOT/'.venv'/'bin'/'kdrepro'), 'run', '--all', '--scale', 'cpu', '--no-report', '--executor', executor, '--jobs', str(jobs)]
     print('$', ' '.join(cmd), f'(KDREPRO_REPORTS={rep})', flush=True)
     load, stop = [], threading.Event()

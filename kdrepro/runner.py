@@ -354,7 +354,10 @@ def expected_seconds(slug:str, scale:str|None=None, reports=None) -> float|None:
     return float(d['duration']) if scale in (None, 'auto') or d.get('scale') == scale else None
 
 def longest_first(items, reports=None) -> list:
-    "Indices of the (notebook, params) `items` in the order to start them: unknown durations first, then longest first (stable)."
+    """Indices of the (notebook, params) `items` in the order to start them: unknown durations first, then longest first
+    (stable). The durations come from `reports`, or from the reports folder `$KDREPRO_SCHEDULE_FROM` when set (a run into
+    a scratch folder, such as `benchmarks/suite.py`'s, ordered by the repository's recorded times)."""
+    reports = os.environ.get('KDREPRO_SCHEDULE_FROM') or reports
     exp = [expected_seconds(nb.slug, p.get('scale'), reports) for nb, p in items]
     return sorted(range(len(items)), key=lambda i: (exp[i] is not None, -(exp[i] or 0.0)))
 
