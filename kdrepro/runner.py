@@ -210,9 +210,12 @@ def check_kernel(name:str):
 # for the next step. Same numbers (allocation does not change arithmetic), less time; a setting of the user's own wins.
 MALLOC_ENV = {'MALLOC_MMAP_THRESHOLD_': str(32*1024*1024), 'MALLOC_TRIM_THRESHOLD_': str(1024**3)}
 
-def malloc_env() -> dict:
-    "The glibc malloc settings of `MALLOC_ENV` that the environment does not set already: given to every notebook kernel."
-    return {k: v for k, v in MALLOC_ENV.items() if k not in os.environ}
+def malloc_env(launcher:dict|None=None) -> dict:
+    """The glibc malloc settings of `MALLOC_ENV` that the user has not set: given to every notebook kernel. `launcher`: values
+    that a launcher set, not the user, and that are replaced (a Dask nanny sets `MALLOC_TRIM_THRESHOLD_=65536` in its workers,
+    from its `distributed.nanny.pre-spawn-environ` setting, and a kernel inherits it)."""
+    launcher = {k: str(v) for k, v in (launcher or {}).items()}
+    return {k: v for k, v in MALLOC_ENV.items() if k not in os.environ or os.environ[k] == launcher.get(k)}
 
 @contextlib.contextmanager
 def _env(**kv):
@@ -441,6 +444,13 @@ def dask_resources(params:dict) -> dict|None:
 
 _WORKER_LOCK = threading.Lock()
 
+def _nanny_environ() -> dict:
+    "What a Dask nanny puts into its worker's environment (its `distributed.nanny.pre-spawn-environ` setting)."
+    try:
+        import dask
+        return dict(dask.config.get('distributed.nanny.pre-spawn-environ', default={}) or {})
+    except Exception: return {}
+
 def run_on_worker(nb_name:str, nb_source:bytes, nb_dir:str, params:dict, run_id:str, kernel:str,
                   threads:int|None=None, timeout:float|None=None) -> dict:
     """The task of a Dask worker: execute one paper notebook with papermill in a worker-local temporary folder (its own run
@@ -456,7 +466,8 @@ def run_on_worker(nb_name:str, nb_source:bytes, nb_dir:str, params:dict, run_id:
             run_dir, src, store = tmp/'run', tmp/nb_name, tmp/'results.sqlite'
             run_dir.mkdir(); src.write_bytes(nb_source)
             env = dict(KDREPRO_RUN_DIR=run_dir, KDREPRO_RUN_ID=run_id, KDREPRO_STORE=store, KDREPRO_REPORTS=tmp/'reports',
-                       IN_TEST=None, MPLBACKEND='Agg', PYTHONHASHSEED=os.environ.get('PYTHONHASHSEED', '0'), **malloc_env())
+                       IN_TEST=None, MPLBACKEND='Agg', PYTHONHASHSEED=os.environ.get('PYTHONHASHSEED', '0'),
+                       **malloc_env(_nanny_environ()))
             if threads: env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
             t0, status, error = time.time(), 'ok', None
             with open(run_dir/'run.log', 'w', buffering=1) as log, _env(**env):
