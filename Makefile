@@ -73,6 +73,7 @@ probe: setup
 bench: setup
 	$(PY) benchmarks/fit_overhead.py
 	$(PY) benchmarks/vs_torchdistill.py
+	$(PY) benchmarks/malloc.py
 
 docs: setup
 	$(PY) -m kdrepro.docs
