@@ -63,8 +63,10 @@ test: setup
 
 # The slow tests (the gpu-scale probe of every notebook): run before a closing note. Two pytest workers (pytest-xdist),
 # one torch thread each, as `make test`; each worker has its own scratch reports, store and cache (tests/conftest.py).
+# It leaves each notebook's probe row and writes reports/probe.md from them (the table of `make probe`, from the same run).
 test-slow: setup
-	OMP_NUM_THREADS=1 KDREPRO_THREADS=1 $(VENV)/bin/pytest -q --slow -m slow -n 2 --durations=0 tests
+	@rows=$$(mktemp -d); KDREPRO_PROBE_ROWS=$$rows OMP_NUM_THREADS=1 KDREPRO_THREADS=1 $(VENV)/bin/pytest -q --slow -m slow -n 2 --durations=0 tests; \
+	rc=$$?; $(VENV)/bin/kdrepro probe --rows $$rows --out reports/probe.md > /dev/null && echo "written: reports/probe.md"; rm -rf $$rows; exit $$rc
 
 # The gpu-scale probe of every notebook, written to reports/probe.md (and .json).
 probe: setup

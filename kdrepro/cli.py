@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('slugs', nargs='*', metavar='SLUG'); s.add_argument('--all', action='store_true', help='every paper notebook with a gpu scale')
     s.add_argument('--timeout', type=float, default=1800, help='seconds per notebook cell before the probe of that notebook fails (default 1800)')
     s.add_argument('--out', metavar='FILE', help='also write the table to FILE (Markdown) and the rows to FILE with .json')
+    s.add_argument('--rows', metavar='DIR', help="write the table from the rows that a probe run left in DIR (make test-slow's), probing nothing")
     return p
 
 # %% ../nbs/08_cli.ipynb #c81cc8e7
@@ -210,6 +211,8 @@ def cmd_show(args) -> int:
 def cmd_probe(args) -> int:
     from kdrepro.runner import find_notebook, read_notebook, paper_notebooks, UsageError
     from kdrepro.probe import probe_params, probe_paper, probe_table
+    rows_dir = getattr(args, 'rows', None)
+    if rows_dir: return _probe_from_rows(Path(rows_dir), args)
     if args.all and args.slugs: raise UsageError("give paper slugs or --all, not both")
     if not args.all and not args.slugs: raise UsageError("name at least one paper (kdrepro probe SLUG) or use --all")
     if args.timeout <= 0: raise UsageError(f"--timeout must be positive, got {args.timeout}")
@@ -222,15 +225,39 @@ def cmd_probe(args) -> int:
         r = probe_paper(nb, timeout=args.timeout)
         rows.append(r)
         print(f"[{i}/{len(nbs)}] {nb.slug}: {r['status']} in {r['seconds']:.0f} s" + (f" -- {r['error']}" if r['error'] else ''), flush=True)
+    return _probe_write(rows, args.out, 'kdrepro probe ' + ('--all' if args.all else ' '.join(args.slugs)))
+
+def _probe_write(rows:list, out, how:str) -> int:
+    "Print the probe table of `rows`; with `out`, also write it (Markdown) and the rows (.json). 0 when every row is ok."
+    import time
+    from kdrepro.probe import probe_table
     t = probe_table(rows)
     print(t, end='')
-    if args.out:
-        out = Path(args.out); out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("# gpu-scale probe\n\nWritten by `kdrepro probe`: each notebook's gpu configuration run on this machine with its "
-                       "steps, epochs and seeds shrunk to the smoke values and data counts to max(256, four gpu batches) items; memory is an estimate (see `kdrepro.probe`).\n\n" + t)
+    if out:
+        out = Path(out); out.parent.mkdir(parents=True, exist_ok=True)
+        ok = sum(r['status'] == 'ok' for r in rows)
+        out.write_text(f"# gpu-scale probe\n\nWritten by `{how}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({os.cpu_count()} cores, "
+                       f"load average {os.getloadavg()[0]:.1f} at the end): each notebook's gpu configuration run on this machine with its "
+                       "steps, epochs and seeds shrunk to the smoke values and data counts to max(256, four gpu batches) items; memory is an "
+                       f"estimate (see `kdrepro.probe`). {ok} of {len(rows)} notebooks ran.\n\n" + t)
         out.with_suffix('.json').write_text(json.dumps(rows, indent=1, default=str))
         print(f"written: {out} and {out.with_suffix('.json')}")
-    return 0 if all(r['status'] == 'ok' for r in rows) else 1
+    return 0 if rows and all(r['status'] == 'ok' for r in rows) else 1
+
+def _probe_from_rows(d:Path, args) -> int:
+    "The table of the probe rows (one JSON file per notebook) that `make test-slow` wrote to `d`, in catalog order."
+    from kdrepro.runner import paper_notebooks, UsageError
+    if args.all or args.slugs: raise UsageError("--rows writes the table of rows already probed: give no paper slugs and no --all")
+    files = sorted(d.glob('*.json')) if d.is_dir() else []
+    if not files: raise UsageError(f"--rows {str(d)!r}: no probe rows (*.json) there")
+    rows = {}
+    for f in files:
+        try: r = json.loads(f.read_text())
+        except ValueError as e: raise UsageError(f"--rows: {f.name} is not a probe row (invalid JSON: {e})") from None
+        if not isinstance(r, dict) or 'slug' not in r or 'status' not in r: raise UsageError(f"--rows: {f.name} is not a probe row (no slug/status)")
+        rows[r['slug']] = r
+    order = {s: i for i, s in enumerate(paper_notebooks())}
+    return _probe_write(sorted(rows.values(), key=lambda r: order.get(r['slug'], len(order))), args.out, f'make test-slow (rows of {len(rows)} notebooks)')
 
 # %% ../nbs/08_cli.ipynb #d4011732
 COMMANDS = dict(list=cmd_list, params=cmd_params, run=cmd_run, sweep=cmd_sweep, report=cmd_report, show=cmd_show, probe=cmd_probe)

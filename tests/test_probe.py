@@ -67,6 +67,26 @@ def test_probe_bad_input_is_refused_before_any_run(tmp_path, monkeypatch):
     rc, out, err = cli('probe', 'fx_good', '--timeout', '0')
     assert rc == 2 and '--timeout must be positive' in err
 
+def test_probe_table_from_rows(tmp_path):
+    "`kdrepro probe --rows DIR` writes the table of rows a probe run left (make test-slow), in catalog order; bad rows are named."
+    rows = tmp_path/'rows'; rows.mkdir()
+    base = dict(stages=2, trainable=1000, est_bytes=2**20, step_seconds=0.5, rss=2**30, seconds=12.0, shrunk=['seeds'], error=None, top_stage='s')
+    (rows/'fx_other.json').write_text(json.dumps(dict(base, slug='fx_other', status='ok')))
+    (rows/'fx_good.json').write_text(json.dumps(dict(base, slug='fx_good', status='failed', error='ValueError: shape')))
+    rc, out, err = cli('probe', '--rows', rows, '--out', tmp_path/'probe.md')
+    assert rc == 1, err                                                   # a failed row: exit 1
+    md = (tmp_path/'probe.md').read_text()
+    assert 'make test-slow (rows of 2 notebooks)' in md and '1 of 2 notebooks ran' in md, md
+    assert md.index('| fx_good |') < md.index('| fx_other |')             # catalog (file) order, not file-name order of the rows
+    assert [r['slug'] for r in json.loads((tmp_path/'probe.json').read_text())] == ['fx_good', 'fx_other']
+    (rows/'fx_good.json').write_text('{"slug": "fx_go')                   # a corrupt row is refused, naming the file
+    rc, out, err = cli('probe', '--rows', rows)
+    assert rc == 2 and 'fx_good.json is not a probe row' in err, err
+    rc, out, err = cli('probe', '--rows', tmp_path/'nowhere')
+    assert rc == 2 and 'no probe rows' in err, err
+    rc, out, err = cli('probe', '--rows', rows, '--all')
+    assert rc == 2 and 'give no paper slugs' in err, err
+
 def _gpu_notebooks():
     from kdrepro.runner import read_notebook
     nbs = sorted((ROOT/'nbs'/'papers').glob('[0-9][0-9]_*.ipynb'))
@@ -80,5 +100,7 @@ def test_probe_every_gpu_notebook(path, monkeypatch):
     from kdrepro.probe import probe_paper
     monkeypatch.setenv('KDREPRO_NBS', str(ROOT/'nbs'/'papers'))
     row = probe_paper(read_notebook(path), timeout=900)
+    if os.environ.get('KDREPRO_PROBE_ROWS'):                  # make test-slow writes reports/probe.md from these rows
+        Path(os.environ['KDREPRO_PROBE_ROWS'], f"{row['slug']}.json").write_text(json.dumps(row, default=str))
     assert row['status'] == 'ok', row['error']
     assert row['stages'] >= 1 and row['trainable'] > 0 and row['est_bytes'] > 0
