@@ -87,9 +87,11 @@ def collect(executor:str, scratch:Path, wall:float|None=None, rc=None, load:list
     for paper, status, dur, run_dir, started, ended in rows:
         m_new = metrics_of(Path(run_dir)/'results.json'); m_old = metrics_of(ROOT/'reports'/paper/'results.json')
         same = sum(1 for k in m_new if k in m_old and abs(m_new[k] - m_old[k]) <= 1e-6*max(1, abs(m_old[k])))
+        differ = sorted({k[1] for k in m_new if k in m_old and abs(m_new[k] - m_old[k]) > 1e-6*max(1, abs(m_old[k]))})
         try: disc = (json.loads((Path(run_dir)/'results.json').read_text()).get('notes') or {}).get('discussion') or ''
         except (OSError, ValueError): disc = ''
-        per[paper] = dict(status=status, seconds=dur or 0.0, metrics=len(m_new), same=same, committed=len(m_old), cache=cache_use(disc))
+        per[paper] = dict(status=status, seconds=dur or 0.0, metrics=len(m_new), same=same, committed=len(m_old), differ=differ,
+                          cache=cache_use(disc))
         t += [dt.datetime.fromisoformat(x).timestamp() for x in (started, ended) if x]
     if wall is None: wall = meta.get('wall') or ((max(t) - min(t)) if t else 0.0)
     if rc is None: rc = meta.get('rc', 'n/a')
@@ -136,7 +138,7 @@ def suite_table(runs:list) -> str:
         for r in runs:
             x = r['per'].get(s)
             cells += ['–', '–'] if x is None else [f"{x['seconds']:.0f}" + ('' if x['status'] == 'ok' else f" ({x['status']})"),
-                                                    f"{x['same']}/{x['committed']}"]
+                                                    f"{x['same']}/{x['committed']}" + (f" (differ: {', '.join(x.get('differ') or [])})" if x.get('differ') else '')]
         L.append(f"| {s} | " + " | ".join(cells) + " |")
     L.append("| **total wall** | " + " | ".join(f"**{r['wall']/60:.1f} min** (exit {r['rc']}) | {sum(x['status']=='ok' for x in r['per'].values())}/{len(r['per'])} ok"
                                                 for r in runs) + " |")
