@@ -86,8 +86,9 @@ def collect(executor:str, scratch:Path, wall:float|None=None, rc=None, load:list
     per, t = {}, []
     for paper, status, dur, run_dir, started, ended in rows:
         m_new = metrics_of(Path(run_dir)/'results.json'); m_old = metrics_of(ROOT/'reports'/paper/'results.json')
-        same = sum(1 for k in m_new if k in m_old and abs(m_new[k] - m_old[k]) <= 1e-6*max(1, abs(m_old[k])))
-        differ = sorted({k[1] for k in m_new if k in m_old and abs(m_new[k] - m_old[k]) > 1e-6*max(1, abs(m_old[k]))})
+        shared = [k for k in m_new if k in m_old]
+        off = [k for k in shared if abs(m_new[k] - m_old[k]) > 1e-6*max(1, abs(m_old[k]))]
+        same, differ = len(shared) - len(off), sorted({k[1] for k in off})
         try: disc = (json.loads((Path(run_dir)/'results.json').read_text()).get('notes') or {}).get('discussion') or ''
         except (OSError, ValueError): disc = ''
         per[paper] = dict(status=status, seconds=dur or 0.0, metrics=len(m_new), same=same, committed=len(m_old), differ=differ,
