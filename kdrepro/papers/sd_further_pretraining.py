@@ -52,12 +52,13 @@ def mask_tokens(ids:torch.Tensor, attn:torch.Tensor, vocab_size:int, p:float=0.1
     return out, labels
 
 # %% auto #0
-__all__ = ['SPECIALS', 'PAD', 'UNK', 'CLS', 'MASK', 'words', 'WordVocab', 'mask_tokens', 'MLMNet', 'sd_loss', 'pretrain',
-           'mlm_eval', 'CLSClassifier', 'accuracy_of', 'finetune']
+__all__ = ['SPECIALS', 'PAD', 'UNK', 'CLS', 'MASK', 'words', 'WordVocab', 'mask_tokens', 'MLMNet', 'sd_loss', 'cls_states',
+           'pretrain', 'mlm_eval', 'CLSClassifier', 'accuracy_of', 'finetune']
 
 # %% ../../nbs/papers/34_sd_further_pretraining.ipynb #35b29897
 class MLMNet(nn.Module):
-    "A small BERT for masked language modelling; `cls_hidden` is the final [CLS] state."
+    """A small BERT for masked language modelling (transformers' `BertForMaskedLM` holds the weights and does the
+    arithmetic); `hidden` runs it on the real tokens only, `cls_hidden` is the final [CLS] state."""
     def __init__(self, vocab_size:int, d_model:int=64, n_layers:int=2, n_heads:int=2, max_len:int=32):
         super().__init__()
         import transformers as T
@@ -66,47 +67,81 @@ class MLMNet(nn.Module):
                            attention_probs_dropout_prob=0.1, pad_token_id=PAD)
         self.mlm = T.BertForMaskedLM(cfg)
 
-    def hidden(self, ids, attn): return self.mlm.bert(input_ids=ids, attention_mask=attn).last_hidden_state
-    def cls_hidden(self, ids, attn): return self.hidden(ids, attn)[:, 0]
+    def hidden(self, ids:torch.Tensor, attn:torch.Tensor, want:torch.Tensor|None=None) -> torch.Tensor:
+        """Final hidden states at the positions `want` ([B, L] bool, real tokens only; every real token when None), packed
+        [n_want, d] in row-major order. Padding never enters a per-token layer; the last layer computes its queries,
+        attention output and feed-forward only at `want` (keys and values at every real token)."""
+        bert, (B, L) = self.mlm.bert, ids.shape
+        real = attn.bool()
+        want = real if want is None else want
+        if (want & ~real).any(): raise ValueError("want selects a padding position")
+        idx = real.reshape(-1).nonzero().squeeze(1)                 # flat positions of the real tokens
+        widx = want.reshape(-1).nonzero().squeeze(1)                # flat positions read at the output
+        row = torch.full((B*L,), -1, dtype=torch.long); row[idx] = torch.arange(len(idx))
+        e = bert.embeddings
+        x = e.word_embeddings(ids.reshape(-1)[idx]) + e.token_type_embeddings.weight[0] + e.position_embeddings(torch.arange(L).repeat(B)[idx])
+        x = e.dropout(e.LayerNorm(x))
+        pad = lambda t, at: t.new_zeros(B*L, t.shape[-1]).index_copy(0, at, t)
+        for j, lay in enumerate(bert.encoder.layer):
+            at = widx if j == len(bert.encoder.layer) - 1 else idx  # where this layer's output is needed
+            xq = x if at is idx else x[row[at]]
+            sa = lay.attention.self; H, dh = sa.num_attention_heads, sa.attention_head_size
+            heads = lambda t: t.view(B, L, H, dh).transpose(1, 2)
+            q, k, v = heads(pad(sa.query(xq), at)), heads(pad(sa.key(x), idx)), heads(pad(sa.value(x), idx))
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=real[:, None, None, :],
+                                                 dropout_p=sa.dropout.p if self.training else 0.0, scale=sa.scaling)
+            a = lay.attention.output(ctx.transpose(1, 2).reshape(B*L, H*dh)[at], xq)
+            x = lay.output(lay.intermediate(a), a)
+        return x
+
+    def cls_hidden(self, ids, attn):
+        want = torch.zeros(ids.shape, dtype=torch.bool); want[:, 0] = True
+        return self.hidden(ids, attn, want)
 
     def mlm_loss(self, ids, attn, labels) -> torch.Tensor:
         "Cross-entropy of the masked positions only."
-        h = self.hidden(ids, attn)
         sel = labels != -100
-        if not sel.any(): return h.sum()*0.0
-        return F.cross_entropy(self.mlm.cls(h[sel]), labels[sel])
+        if not sel.any(): return sum(p.sum() for p in self.parameters())*0.0
+        return F.cross_entropy(self.mlm.cls(self.hidden(ids, attn, sel)), labels[sel])
 
 def sd_loss(student_h:torch.Tensor, teacher_h:torch.Tensor) -> torch.Tensor:
     "The self-distillation term: the squared L2 distance between [CLS] representations, summed over features, averaged over the batch."
     return ((student_h - teacher_h.detach())**2).sum(-1).mean()
 
 # %% ../../nbs/papers/34_sd_further_pretraining.ipynb #d21d9572
+@torch.no_grad()
+def cls_states(build:dict, state:dict, data:dict, batch_size:int=1024) -> torch.Tensor:
+    "Final [CLS] states [n, d] of a frozen model (eval mode: no dropout) for every row of `data`."
+    net = load_state(MLMNet(**build), state).eval()
+    return torch.cat([net.cls_hidden(data['input_ids'][i:i + batch_size], data['attention_mask'][i:i + batch_size])
+                      for i in range(0, len(data['input_ids']), batch_size)])
+
 def pretrain(build:dict, data:dict, steps:int, lr:float=1e-3, batch_size:int=64, seed:int=0, init:dict|None=None,
              teacher:dict|None=None, w_sd:float=1.0, wd:float=0.01) -> dict:
-    "Masked-LM pre-training from `init` (or random weights), plus self-distillation towards `teacher`'s [CLS] states when given."
+    """Masked-LM pre-training from `init` (or random weights), plus self-distillation towards `teacher`'s [CLS] states when
+    given. The teacher is frozen, in eval mode, and sees the unmasked rows of the fixed corpus `data`, so its [CLS] state of
+    each row is computed once before training and read per batch (the same targets as a teacher forward at every step)."""
+    if steps < 1: raise ValueError(f"steps must be >= 1, got {steps}")
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
     net = MLMNet(**build)
     if init is not None: load_state(net, init)
-    t_net = load_state(MLMNet(**build), teacher).eval() if teacher is not None else None
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=wd)
+    t_cls = cls_states(build, teacher, data) if teacher is not None else None
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=wd, foreach=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1 - s/steps))
     ids, attn = data['input_ids'], data['attention_mask']
-    hist = []
+    hist = torch.zeros(steps, 2)
     net.train()
     for step in range(steps):
         b = torch.randint(0, len(ids), (batch_size,), generator=g)
         x, a = ids[b], attn[b]
         mi, lab = mask_tokens(x, a, build['vocab_size'], g=g)
         loss = mlm = net.mlm_loss(mi, a, lab)
-        sd = torch.zeros(())
-        if t_net is not None:
-            with torch.no_grad(): th = t_net.cls_hidden(x, a)
-            sd = sd_loss(net.cls_hidden(x, a), th)
-            loss = loss + w_sd*sd
+        if t_cls is not None:
+            sd = sd_loss(net.cls_hidden(x, a), t_cls[b])
+            loss = loss + w_sd*sd; hist[step, 1] = sd.detach()
+        hist[step, 0] = mlm.detach()
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
-        hist.append((float(mlm), float(sd)))
-    h = torch.tensor(hist)
-    return {**flat_state(net), 'mlm': h[:, 0], 'sd': h[:, 1]}
+    return {**flat_state(net), 'mlm': hist[:, 0], 'sd': hist[:, 1]}
 
 @torch.no_grad()
 def mlm_eval(build:dict, state:dict, data:dict, seed:int=0, batch_size:int=256) -> float:
@@ -128,25 +163,28 @@ class CLSClassifier(nn.Module):
     def forward(self, ids, attn): return self.head(self.net.cls_hidden(ids, attn))
 
 @torch.no_grad()
-def accuracy_of(model:nn.Module, data:dict, batch_size:int=512) -> float:
+def accuracy_of(model:nn.Module, data:dict, batch_size:int=1024) -> float:
+    "Accuracy of `model`'s arg-max prediction on `data` (eval mode)."
     model.eval()
     pred = torch.cat([model(data['input_ids'][i:i + batch_size], data['attention_mask'][i:i + batch_size]).argmax(1)
                       for i in range(0, len(data['y']), batch_size)])
     return float((pred == data['y']).float().mean())
 
 def finetune(build:dict, init:dict|None, train:dict, val:dict, test:dict, n_classes:int, epochs:int=10, lr:float=1e-3,
-             batch_size:int=32, seed:int=0) -> dict:
-    "Fine-tune from `init` (random weights when None); returns the validation curve and the final test accuracy (tensors)."
+             batch_size:int=32, seed:int=0, curve:bool=True) -> dict:
+    """Fine-tune from `init` (random weights when None); returns the validation accuracy after every epoch (`curve`) or
+    after the last one only, and the final test accuracy (tensors). The training itself does not depend on `curve`."""
+    if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
     net = MLMNet(**build)
     if init is not None: load_state(net, init)
     model = CLSClassifier(net, n_classes)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    n = len(train['y']); curve = []
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, foreach=True)
+    n = len(train['y']); vals = []
     for ep in range(epochs):
         model.train()
         for b in torch.randperm(n, generator=g).split(batch_size):
             loss = F.cross_entropy(model(train['input_ids'][b], train['attention_mask'][b]), train['y'][b])
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
-        curve.append(accuracy_of(model, val))
-    return {'val_curve': torch.tensor(curve), 'test_acc': torch.tensor(accuracy_of(model, test))}
+        if curve or ep == epochs - 1: vals.append(accuracy_of(model, val))
+    return {'val_curve': torch.tensor(vals), 'test_acc': torch.tensor(accuracy_of(model, test))}
