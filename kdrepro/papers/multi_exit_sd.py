@@ -12,8 +12,10 @@ import torch.nn.functional as F
 from ..losses import clip_contrastive
 
 class MultiExitEncoder(nn.Module):
-    "A BERT encoder with a linear projection head after each layer in `exits`; `forward` returns one embedding per exit."
-    def __init__(self, vocab_size:int, exits=(1, 2, 4, 6), d_model:int=64, n_heads:int=2, dim:int=64, max_len:int=64, dropout:float=0.1):
+    """A BERT encoder with a linear projection head after each layer in `exits`; `forward` returns one embedding per exit.
+    The forward pass runs the `transformers` BERT weights on the real tokens only (padding removed; attention on blocks of
+    `attn_rows` rows of similar length, each padded to its longest row), which equals `BertModel` on the padded batch. With `vocab` (token ids), the word embedding keeps only those rows."""
+    def __init__(self, vocab_size:int, exits=(1, 2, 4, 6), d_model:int=64, n_heads:int=2, dim:int=64, max_len:int=64, dropout:float=0.1, vocab=None, attn_rows:int=32):
         super().__init__()
         import transformers as T
         exits = tuple(sorted(int(e) for e in exits))
@@ -24,11 +26,62 @@ class MultiExitEncoder(nn.Module):
         self.bert = T.BertModel(cfg, add_pooling_layer=False)
         self.exits = exits
         self.heads = nn.ModuleDict({str(e): nn.Linear(d_model, dim) for e in exits})
+        self.register_buffer('id_map', None)
+        self.attn_rows = int(attn_rows)
+        if vocab is not None: self.compact_vocab(vocab)
+
+    def compact_vocab(self, vocab):
+        "Keep only the word-embedding rows of the token ids `vocab` (the rows are the initialised ones: same model on those tokens)."
+        V = self.bert.config.vocab_size
+        vocab = torch.as_tensor(vocab, dtype=torch.long).unique()
+        if vocab.numel() == 0 or vocab.min() < 0 or vocab.max() >= V: raise ValueError(f"vocab must be token ids in [0, {V}), got {vocab.numel()} ids")
+        we = self.bert.embeddings.word_embeddings
+        self.bert.embeddings.word_embeddings = nn.Embedding.from_pretrained(we.weight.detach()[vocab].clone(), freeze=False)
+        id_map = torch.full((V,), -1, dtype=torch.long); id_map[vocab] = torch.arange(len(vocab))
+        self.register_buffer('id_map', id_map)
+        return self
 
     def forward(self, ids, attn) -> dict:
-        hs = self.bert(input_ids=ids, attention_mask=attn, output_hidden_states=True).hidden_states   # [embeddings, layer 1, ...]
-        m = attn.unsqueeze(-1).float()
-        return {e: self.heads[str(e)]((hs[e]*m).sum(1) / m.sum(1).clamp_min(1)) for e in self.exits}
+        keep = attn.bool(); B = ids.shape[0]
+        flat = keep.flatten().nonzero().squeeze(1)                # real tokens, row-major
+        row, pos = flat // keep.shape[1], flat % keep.shape[1]
+        tok = ids.flatten()[flat]
+        if self.id_map is not None:
+            tok = self.id_map[tok]
+            if (tok < 0).any(): raise ValueError("a token id outside the kept vocabulary")
+        emb = self.bert.embeddings
+        x = emb.word_embeddings(tok) + emb.position_embeddings(pos) + emb.token_type_embeddings.weight[0]
+        x = emb.dropout(emb.LayerNorm(x))
+        # attention blocks: rows sorted by extent (last real column + 1), `attn_rows` rows per block, each block cut to its longest extent
+        lens = (keep.long()*torch.arange(1, keep.shape[1] + 1)).amax(1); order = lens.argsort(stable=True)
+        blocks, rank, blk, Lb = order.split(self.attn_rows), torch.empty(B, dtype=torch.long), torch.empty(B, dtype=torch.long), []
+        for j, rows in enumerate(blocks):
+            rank[rows] = torch.arange(len(rows)); blk[rows] = j; Lb.append(max(int(lens[rows].max()), 1))
+        slot = rank[row]*torch.tensor(Lb)[blk[row]] + pos
+        plan, sels = [], []
+        for j, rows in enumerate(blocks):
+            sel = (blk[row] == j).nonzero().squeeze(1); L = Lb[j]
+            ok = keep[rows, :L]
+            ok = ok | ~ok.any(1, keepdim=True)                  # an empty row attends to its (zero) padding: no NaN, output unused
+            mask = torch.zeros(len(rows), 1, 1, L).masked_fill(~ok[:, None, None, :], torch.finfo(torch.float32).min)
+            plan.append((sel, slot[sel], len(rows), L, mask)); sels.append(sel)
+        back = torch.cat(sels).argsort()                          # block order -> packed order
+        n = keep.sum(1, keepdim=True).clamp_min(1).float()
+        out = {}
+        for i, layer in enumerate(self.bert.encoder.layer, start=1):
+            sa = layer.attention.self; H, dh = sa.num_attention_heads, sa.attention_head_size
+            qkv = torch.cat([sa.query(x), sa.key(x), sa.value(x)], 1)
+            parts = []
+            for sel, tgt, nr, L, mask in plan:
+                t = qkv.new_zeros(nr*L, 3*H*dh).index_copy(0, tgt, qkv[sel]).view(nr, L, 3, H, dh).permute(2, 0, 3, 1, 4)
+                a = F.scaled_dot_product_attention(t[0], t[1], t[2], attn_mask=mask, dropout_p=sa.dropout.p if self.training else 0.0)
+                parts.append(a.transpose(1, 2).reshape(nr*L, H*dh)[tgt])
+            a = torch.cat(parts)[back]
+            ao, o = layer.attention.output, layer.output
+            x = ao.LayerNorm(ao.dropout(ao.dense(a)) + x)
+            x = o.LayerNorm(o.dropout(o.dense(layer.intermediate(x))) + x)
+            if i in self.exits: out[i] = self.heads[str(i)](x.new_zeros(B, x.shape[1]).index_add(0, row, x) / n)   # masked mean pool
+        return out
 
 def exit_weights(exits, rule:str='mose') -> dict:
     "Loss weight of every exit: `mose` i / L (L the deepest exit, the paper's i/|I|), `uniform` 1 / n, `top` the deepest only."
@@ -84,8 +137,9 @@ def exit_recall(model:MultiExitEncoder, q:dict, d:dict, batch_size:int=512) -> d
 
 # %% ../../nbs/papers/14_multi_exit_sd.ipynb #03811461
 def train_arm(arm:str, seed:int, vocab_size:int, train:tuple, val:tuple, exits=(1, 2, 4, 6), d_model:int=64, epochs:int=8,
-              lr:float=1e-3, batch_size:int=128, tau:float=0.1) -> dict:
-    "Train one arm (`mose`, `uniform`, `top` or `single@i`) and return its weights and per-epoch validation recall per exit."
+              lr:float=1e-3, batch_size:int=128, tau:float=0.1, vocab=None) -> dict:
+    """Train one arm (`mose`, `uniform`, `top` or `single@i`) and return its weights and per-epoch validation recall per exit.
+    `vocab` (token ids, optional): the word-embedding rows to keep; every id in the data must be in it."""
     if arm.startswith('single@'):
         i = int(arm.split('@')[1])
         if i not in exits: raise ValueError(f"{arm}: {i} is not one of the exits {tuple(exits)}")
@@ -93,9 +147,9 @@ def train_arm(arm:str, seed:int, vocab_size:int, train:tuple, val:tuple, exits=(
     elif arm in ('mose', 'uniform', 'top'): arm_exits, rule = tuple(exits), arm
     else: raise ValueError(f"unknown arm {arm!r}; choose from mose, uniform, top, single@<exit>")
     torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
-    model = MultiExitEncoder(vocab_size, arm_exits, d_model=d_model)
+    model = MultiExitEncoder(vocab_size, arm_exits, d_model=d_model, vocab=vocab)
     w = exit_weights(arm_exits, rule)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, foreach=True)
     n = len(train[0]['input_ids']); steps = epochs*math.ceil(n / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     curve = []
@@ -107,11 +161,12 @@ def train_arm(arm:str, seed:int, vocab_size:int, train:tuple, val:tuple, exits=(
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
         r = exit_recall(model, *val)
         curve.append([r.get(e, float('nan')) for e in exits])
+    extra = {} if vocab is None else {'vocab': torch.as_tensor(vocab, dtype=torch.long).unique()}
     return {**{f'state.{k}': v.detach().clone() for k, v in model.state_dict().items()}, 'val_curve': torch.tensor(curve),
-            'exits': torch.tensor(arm_exits), 'steps': torch.tensor(steps)}
+            'exits': torch.tensor(arm_exits), 'steps': torch.tensor(steps), **extra}
 
 def load_arm(out:dict, vocab_size:int, d_model:int=64) -> MultiExitEncoder:
     "The trained model of a `train_arm` result."
-    m = MultiExitEncoder(vocab_size, tuple(out['exits'].tolist()), d_model=d_model)
+    m = MultiExitEncoder(vocab_size, tuple(out['exits'].tolist()), d_model=d_model, vocab=out.get('vocab'))
     m.load_state_dict({k[6:]: v for k, v in out.items() if k.startswith('state.')}, strict=True)
     return m.eval()
