@@ -42,7 +42,7 @@ def merge_chunks(chunks:list, end_ok) -> list:
 # %% auto #0
 __all__ = ['BYTE_BOS', 'BYTE_VOCAB', 'SPACE_BYTES', 'METHODS', 'align_chunks', 'merge_chunks', 'binarised_f', 'sorted_prob_w1',
            'clip_text', 'byte_batch', 'byte_ends', 'teacher_text_logprobs', 'smollm2_text_logprobs', 'toy_teacher',
-           'alm_targets', 'alm_loss', 'uld_loss', 'CrossTokenizerDistiller', 'bpb', 'train_student']
+           'alm_targets', 'alm_loss', 'uld_loss', 'CrossTokenizerDistiller', 'bpb', 'epoch_batches', 'train_student']
 
 # %% ../../nbs/papers/17_alm.ipynb #bbb1b8ea
 def _log1mexp(x:torch.Tensor) -> torch.Tensor:
@@ -109,12 +109,14 @@ def teacher_text_logprobs(model:nn.Module, tokenize, texts:list, space_ids, bos_
     (the whitespace-initial token ids) and `bos_id` may be zero-argument callables, resolved only when the cache misses
     (then `key` must identify them). Per text, right padded: `ids`, `ends` (-1 padding), `ntok`; `tok_logp` [n, T] the
     log-likelihood of each actual token given its prefix; `space_logp` [n, T+1] the log-probability that the token at each
-    position starts with whitespace; `topk_logp` [n, T+1, k] the k largest next-token log-probabilities (sorted, for ULD)."""
+    position starts with whitespace; `topk_logp` [n, T+1, k] the k largest next-token log-probabilities (sorted, for ULD);
+    0 past a text's end. The teacher reads the texts longest first in batches of `batch_size`, each padded only to its own
+    longest text (the values do not depend on the batching, up to float rounding)."""
     lazy = callable(space_ids) or callable(bos_id)
     if lazy and not key: raise ValueError("teacher_text_logprobs: a key must identify the teacher when space_ids or bos_id are callables")
     spec = {'teacher': key or {'params': sum(p.numel() for p in model.parameters())}, 'texts': content_hash(list(texts)), 'k': k,
             'space': 'key' if lazy else content_hash(sorted(int(i) for i in space_ids)), 'bos': 'key' if lazy else int(bos_id),
-            'recipe': 'alm.teacher_text_logprobs/1'}
+            'recipe': 'alm.teacher_text_logprobs/2'}
     def build():
         sp = torch.tensor(sorted(int(i) for i in (space_ids() if callable(space_ids) else space_ids)))
         bos = int(bos_id() if callable(bos_id) else bos_id)
@@ -125,14 +127,16 @@ def teacher_text_logprobs(model:nn.Module, tokenize, texts:list, space_ids, bos_
         for r, (i, e) in enumerate(toks): ids[r, :len(i)] = torch.tensor(i); ends[r, :len(e)] = torch.tensor(e)
         tok_lp = torch.zeros(n, T); sp_lp = torch.zeros(n, T + 1); tk_lp = torch.zeros(n, T + 1, k, dtype=torch.half)
         was = model.training; model.eval()
+        order = torch.argsort(ntok, descending=True, stable=True)     # similar lengths together: little padding per batch
         for i in range(0, n, batch_size):
-            sl = slice(i, min(n, i + batch_size)); b = sl.stop - sl.start
-            x = torch.cat([torch.full((b, 1), bos), ids[sl]], 1)
-            m = torch.cat([torch.ones(b, 1, dtype=torch.long), (ends[sl] >= 0).long()], 1)
+            rows = order[i:i + batch_size]; b, Tb = len(rows), int(ntok[rows].max())
+            ib, real = ids[rows, :Tb], ends[rows, :Tb] >= 0
+            x = torch.cat([torch.full((b, 1), bos), ib], 1)
+            m = torch.cat([torch.ones(b, 1, dtype=torch.long), real.long()], 1)
             lsm = F.log_softmax(model(input_ids=x, attention_mask=m).logits.float(), -1)      # position j predicts token j
-            tok_lp[sl] = lsm[:, :-1].gather(-1, ids[sl][..., None])[..., 0]*(ends[sl] >= 0)
-            sp_lp[sl] = torch.logsumexp(lsm[..., sp], -1)
-            tk_lp[sl] = lsm.topk(k, -1).values.half()
+            tok_lp[rows, :Tb] = lsm[:, :-1].gather(-1, ib[..., None])[..., 0]*real
+            sp_lp[rows, :Tb + 1] = torch.logsumexp(lsm[..., sp], -1)*m
+            tk_lp[rows, :Tb + 1] = (lsm.topk(k, -1).values*m[..., None]).half()
         model.train(was)
         return ({'ids': ids, 'ends': ends, 'ntok': ntok, 'tok_logp': tok_lp, 'space_logp': sp_lp, 'topk_logp': tk_lp},
                 {'tokens': int(ntok.sum())})
@@ -248,7 +252,9 @@ class CrossTokenizerDistiller(Distiller):
     def losses(self, x, y=None, idx=None) -> dict:
         L = int(x['attention_mask'].sum(1).max())                     # trim the batch to its longest row
         x = {k: v[:, :L] for k, v in x.items()}
-        logits = self.student(**x).logits
+        # right padding under a causal mask: no real position attends to a padded one, so the mask is not passed (the same
+        # logits at real positions, and the losses read only those; HF's faster is_causal attention path)
+        logits = self.student(input_ids=x['input_ids']).logits
         out = {}
         if self.method != 'alm': out['ce'] = lm_ce(logits, x)
         if self.method == 'ntp': return out
@@ -257,16 +263,43 @@ class CrossTokenizerDistiller(Distiller):
         else: out['uld'] = self.weight*uld_loss(logits, tg)
         return out
 
-def bpb(model:nn.Module, batch:dict, nbytes:int) -> float:
-    "Bits per UTF-8 byte of a byte-level model on `batch` (every byte after BOS predicted) whose texts hold `nbytes` bytes."
-    return lm_nll(model, {k: batch[k] for k in ('input_ids', 'attention_mask')}, 32)['total_nats']/math.log(2)/nbytes
+@torch.no_grad()
+def bpb(model:nn.Module, batch:dict, nbytes:int, batch_size:int=64) -> float:
+    """Bits per UTF-8 byte of a byte-level model on `batch` (every byte after BOS predicted) whose texts hold `nbytes` bytes.
+    Each slice of `batch_size` rows is cut to its longest row and read without the mask (right padding, causal model)."""
+    was = model.training; model.eval(); tot = 0.
+    for i in range(0, batch['input_ids'].shape[0], batch_size):
+        m = batch['attention_mask'][i:i + batch_size]; L = int(m.sum(1).max())
+        x, m = batch['input_ids'][i:i + batch_size, :L], m[:, :L]
+        lg = model(input_ids=x).logits.float()
+        ce = F.cross_entropy(lg[:, :-1].reshape(-1, lg.shape[-1]), x[:, 1:].reshape(-1), reduction='none')
+        tot += float((ce*m[:, 1:].reshape(-1)).sum())
+    model.train(was)
+    return tot/math.log(2)/nbytes
+
+def epoch_batches(lengths:torch.Tensor, batch_size:int, g:torch.Generator, group:int=0) -> list:
+    """One epoch's batches (row indices) from generator `g`: a shuffled order cut into batches (`group=0`), or, with
+    `group > 0`, length-grouped batches: the shuffled order is cut into blocks of `group` batches, each block sorted by
+    `lengths` (longest first) and cut into batches, and the batches are visited in a shuffled order. Every row once per
+    epoch, `ceil(n/batch_size)` batches either way; grouping only lowers the padding a batch carries."""
+    if batch_size < 1 or group < 0: raise ValueError(f"epoch_batches: batch_size must be >= 1 and group >= 0, got {batch_size} and {group}")
+    n = len(lengths); perm = torch.randperm(n, generator=g)
+    if not group: return [perm[i:i + batch_size] for i in range(0, n, batch_size)]
+    out = []
+    for j in range(0, n, group*batch_size):
+        blk = perm[j:j + group*batch_size]
+        blk = blk[torch.argsort(lengths[blk], descending=True, stable=True)]
+        out += [blk[i:i + batch_size] for i in range(0, len(blk), batch_size)]
+    return [out[i] for i in torch.randperm(len(out), generator=g).tolist()]
 
 def train_student(method:str, seed:int, train:dict, val:dict, targets:dict|None, build:dict, epochs:int, lr:float,
-                  batch_size:int=16, weight:float=1.0, tau:float=100.0, warmup:float=0.05, code:str='') -> dict:
+                  batch_size:int=16, weight:float=1.0, tau:float=100.0, warmup:float=0.05, group:int=0, curve:bool=True,
+                  code:str='') -> dict:
     """Train a byte-level Llama student (`build`: `llama_lm`'s arguments) with `method`: AdamW (no weight decay), linear
-    warm-up then cosine decay, gradient norm clipped at 1; after every epoch its validation bits per byte (`val`: a byte
-    batch plus `nbytes`). Returns tensors for the cache: the weights, the curve, the steps, the seconds. `code` only keys
-    the cache (pass `code_version(...)`)."""
+    warm-up then cosine decay, gradient norm clipped at 1, batches from `epoch_batches` (`group`: length-grouped); its
+    validation bits per byte (`val`: a byte batch plus `nbytes`) after every epoch (`curve`) or only after the last.
+    Returns tensors for the cache: the weights, the curve, the steps, the seconds. `code` only keys the cache (pass
+    `code_version(...)`)."""
     from kdrepro.weights import flat_state
     torch.manual_seed(seed)
     student = llama_lm(**build)
@@ -276,15 +309,14 @@ def train_student(method:str, seed:int, train:dict, val:dict, targets:dict|None,
     wu = max(1, int(warmup*total))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: (s + 1)/wu if s < wu else 0.5*(1 + math.cos(math.pi*(s - wu)/max(1, total - wu))))
     g = torch.Generator().manual_seed(seed)
-    curve, t0 = [], time.time()
+    lengths = train['attention_mask'].sum(1)
+    vals, t0 = [], time.time()
     for ep in range(epochs):
         d.train()
-        perm = torch.randperm(n, generator=g)
-        for i in range(0, n, batch_size):
-            idx = perm[i:i + batch_size]
+        for idx in epoch_batches(lengths, batch_size, g, group):
             loss = sum(d.losses({k: train[k][idx] for k in ('input_ids', 'attention_mask')}, None, idx).values())
             opt.zero_grad(); loss.backward()
             torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
             opt.step(); sched.step()
-        curve.append(bpb(student, val, int(val['nbytes'])))
-    return {**flat_state(student), 'curve': torch.tensor(curve), 'steps': torch.tensor(total), 'seconds': torch.tensor(time.time() - t0)}
+        if curve or ep == epochs - 1: vals.append(bpb(student, val, int(val['nbytes'])))
+    return {**flat_state(student), 'curve': torch.tensor(vals), 'steps': torch.tensor(total), 'seconds': torch.tensor(time.time() - t0)}
