@@ -13,10 +13,21 @@ from ..scenes import answer_correct
 from ..weights import flat_state, load_state, code_version
 
 # %% auto #0
-__all__ = ['METHODS', 'MicroMLLM', 'relation_matrix', 'rdist_loss', 'kl_positions', 'mllm_losses', 'mllm_outputs',
+__all__ = ['METHODS', 'causal_block', 'MicroMLLM', 'relation_matrix', 'rdist_loss', 'kl_positions', 'mllm_losses', 'mllm_outputs',
            'answer_accuracy', 'train_stage', 'stage_plan', 'student_run', 'teacher_run']
 
 # %% ../../nbs/papers/25_llava_kd.ipynb #a233c943
+def causal_block(b:nn.TransformerEncoderLayer, h, mask):
+    """`b(h, src_mask=mask, is_causal=True)` for a pre-norm GELU layer without dropout, written out with its own weights:
+    at this size PyTorch's CPU attention kernels and `softmax` over 15-element rows cost more than the matmuls."""
+    a = b.self_attn; N, T, d = h.shape; H = a.num_heads; dh = d//H
+    q, k, v = F.linear(b.norm1(h), a.in_proj_weight, a.in_proj_bias).view(N, T, 3, H, dh).permute(2, 0, 3, 1, 4)
+    w = torch.baddbmm(mask.expand(N*H, T, T), q.reshape(N*H, T, dh), k.reshape(N*H, T, dh).transpose(1, 2), alpha=dh**-0.5)
+    e = (w - w.amax(-1, keepdim=True)).exp()                 # softmax by hand: several times faster than `softmax` here
+    o = torch.bmm(e/e.sum(-1, keepdim=True), v.reshape(N*H, T, dh)).view(N, H, T, dh).transpose(1, 2).reshape(N, T, d)
+    h = h + a.out_proj(o)
+    return h + b.linear2(F.gelu(b.linear1(b.norm2(h))))
+
 class MicroMLLM(nn.Module):
     "A micro LLaVA: conv image encoder -> `grid`x`grid` visual tokens -> MLP projector -> causal transformer LM over [visual tokens, text]."
     def __init__(self, vocab_size:int, d_model:int=32, n_layers:int=2, n_heads:int=2, enc_width:int=16, grid:int=3, max_text:int=48, patch:int=10):
@@ -34,8 +45,12 @@ class MicroMLLM(nn.Module):
         self.norm = nn.LayerNorm(d_model)
 
     def visual_tokens(self, image):
-        f = self.encoder(image)                                  # (N, C, g, g)
-        return self.projector(f.flatten(2).transpose(1, 2))      # (N, g*g, d): the visual tokens the LM reads
+        "(N, g*g, d): the visual tokens the LM reads. `self.encoder` (patch conv, 1x1 conv) computed as two matmuls over the patches (faster)."
+        c1, c2, p = self.encoder[0], self.encoder[2], self.patch
+        N, C, H, W = image.shape; gy, gx = H//p, W//p
+        x = image[:, :, :gy*p, :gx*p].reshape(N, C, gy, p, gx, p).permute(0, 2, 4, 1, 3, 5).reshape(N, gy*gx, C*p*p)
+        f = F.gelu(F.linear(F.gelu(F.linear(x, c1.weight.flatten(1), c1.bias)), c2.weight.flatten(1), c2.bias))
+        return self.projector(f)
 
     def forward(self, image, input_ids):
         "`(logits, visual_tokens)`: logits (N, K + L, V) at every position (K visual, L text), visual tokens (N, K, d)."
@@ -45,7 +60,7 @@ class MicroMLLM(nn.Module):
         if T > self.pos.shape[1]: raise ValueError(f"sequence of {T} positions exceeds {self.pos.shape[1]}")
         h = h + self.pos[:, :T]
         mask = torch.triu(torch.full((T, T), float('-inf'), device=h.device), 1)
-        for b in self.blocks: h = b(h, src_mask=mask, is_causal=True)
+        for b in self.blocks: h = causal_block(b, h, mask)
         return self.norm(h) @ self.embed.weight.T, v
 
 # %% ../../nbs/papers/25_llava_kd.ipynb #8d93ad04
@@ -104,7 +119,7 @@ def answer_accuracy(model, data, batch_size=512):
 # %% ../../nbs/papers/25_llava_kd.ipynb #886df476
 def train_stage(model, data, steps, lr, g, teacher=None, w_res=0.0, w_vis=0.0, w_rel=0.0, batch_size=64, T=1.0, wd=0.0):
     "`steps` AdamW steps on `data` (shuffled epochs from generator `g`), cosine decay from `lr`; returns the mean loss."
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, fused=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5*(1 + math.cos(math.pi*min(s, steps)/steps)))
     model.train(); n = len(data); perm, pos, tot = torch.randperm(n, generator=g), 0, 0.0
     for _ in range(steps):
@@ -147,7 +162,7 @@ def student_run(method:str, seed:int, build:dict, cap, qa, val, t_cap:dict|None,
     return {**flat_state(m), 'curve': torch.tensor(curve), 'steps': torch.tensor(total)}
 
 def _stage_chunks(m, data, n, cuts, lr, g, teacher, wr, wv, wl, batch_size, val, curve):
-    opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=0.0)
+    opt = torch.optim.AdamW(m.parameters(), lr=lr, weight_decay=0.0, fused=True)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5*(1 + math.cos(math.pi*min(s, n)/n)))
     perm, pos, done = torch.randperm(len(data), generator=g), 0, 0
     for c in cuts:
