@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #41efb2d0
 from __future__ import annotations
-import os, sys, json, math, random, hashlib, subprocess, platform, re, tempfile, warnings, datetime as dt
+import os, sys, json, math, random, hashlib, subprocess, platform, re, tempfile, warnings, time, datetime as dt
 from pathlib import Path
 from importlib import metadata
 import numpy as np
@@ -248,8 +248,11 @@ def cached_entry(kind:str, spec, build, name:str='', version:int=0, accept=None)
         except Exception as e: why = f'unexpected content: {type(e).__name__}: {e}'
     if why is None: return obj, _log_cache(kind, name, {**meta, 'key': key, 'cached': True})
     if why != 'missing': warnings.warn(f"corrupt cache file {pt} for {name or kind} ({why}); rebuilding it")
+    t0 = time.perf_counter()
     obj, extra = build()
-    return obj, _log_cache(kind, name, {**cache_write(kind, spec, obj, version, {'name': name, **(extra or {})}), 'key': key, 'cached': False})
+    extra = {'name': name, **(extra or {})}
+    if not isinstance(extra.get('train_seconds', extra.get('seconds')), (int, float)): extra['seconds'] = time.perf_counter() - t0   # the cost line counts it
+    return obj, _log_cache(kind, name, {**cache_write(kind, spec, obj, version, extra), 'key': key, 'cached': False})
 
 # %% ../nbs/00_core.ipynb #28e393b0
 _PKGS = ('torch', 'torchvision', 'timm', 'transformers', 'numpy', 'papermill', 'nbdev', 'kdrepro')

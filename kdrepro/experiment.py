@@ -83,8 +83,28 @@ def _tensor_hash(t:torch.Tensor) -> str:
     t = t.detach().cpu().contiguous()
     return content_hash({'dtype': str(t.dtype), 'shape': list(t.shape), 'sha': __import__('hashlib').sha256(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes()).hexdigest()})
 
+_LIB_PKGS = ('torch', 'torchvision', 'transformers', 'timm', 'builtins')   # their code is pinned by the package versions in the fingerprint
+
+def _fn_code(f) -> str:
+    try: return inspect.getsource(f)
+    except (OSError, TypeError): return f.__code__.co_code.hex() + repr(f.__code__.co_names)   # no source file: the bytecode
+
+def _class_code(cls:type) -> str:
+    """Hash of the code of the methods `cls` and its own bases define (library classes excepted): a changed `forward`, loss or
+    training step of a module class changes it, so a cached training of the old code is not served for the new one. (Not
+    cached per class: a method added later with fastcore's `patch` counts too.) Functions those methods call are not
+    followed: a changed helper in another module still needs the entry's `version` bumped."""
+    srcs = {}
+    for c in cls.__mro__:
+        if c is object or (c.__module__ or '').split('.')[0] in _LIB_PKGS: continue
+        for k, v in vars(c).items():
+            f = v.fget if isinstance(v, property) else getattr(v, '__func__', v)
+            if inspect.isfunction(f): srcs[f'{c.__module__}.{c.__qualname__}.{k}'] = _fn_code(f)
+    return content_hash(srcs)
+
 def _module_key(m:nn.Module) -> dict:
-    "A module's identity: its printed structure, the plain attributes of every submodule (temperatures, weights), its tensors."
+    """A module's identity: its printed structure, the code of its classes' methods, the plain attributes of every submodule
+    (temperatures, weights), its tensors."""
     attrs = {}
     for name, sub in m.named_modules():
         a = {k: v for k, v in vars(sub).items() if not k.startswith('_') and k != 'training' and isinstance(v, _PLAIN + (tuple, list, dict))}
@@ -93,7 +113,8 @@ def _module_key(m:nn.Module) -> dict:
     tensors = {k: _tensor_hash(v) for k, v in m.state_dict().items()}
     extra = {k: arg_key(v, f'{type(m).__name__}.{k}') for k, v in vars(m).items()
              if not k.startswith('_') and isinstance(v, dict) and v and all(torch.is_tensor(x) for x in v.values())}
-    return {'type': f'{type(m).__module__}.{type(m).__qualname__}', 'repr': repr(m), 'attrs': attrs, 'state': content_hash(tensors), **extra}
+    code = {f'{t.__module__}.{t.__qualname__}': _class_code(t) for t in {type(s) for s in m.modules()}}
+    return {'type': f'{type(m).__module__}.{type(m).__qualname__}', 'repr': repr(m), 'code': code, 'attrs': attrs, 'state': content_hash(tensors), **extra}
 
 def arg_key(v, where:str='argument'):
     """The content key of one argument of a cached call: plain values as they are, tensors by content, modules by structure,
@@ -390,16 +411,22 @@ def protocol_markdown(protocol:dict) -> str:
 
 def cache_sentence(log:list) -> str:
     """What a run read from the cache and what it computed (trained models, teacher outputs, data), from `core.CACHE_LOG`
-    records; an entry computed earlier in the same run and read again is counted once, as computed."""
+    records. Every entry is counted once: an entry computed earlier in the same run and read again counts as computed, one
+    read from the cache twice counts as one read (and its first computation's seconds once)."""
     if not log: return ''
     made = {r.get('key') for r in log if not r['cached'] and r.get('key') is not None}
     miss = [r for r in log if not r['cached']]
-    hit = [r for r in log if r['cached'] and r.get('key') not in made]
-    again = sum(1 for r in log if r['cached'] and r.get('key') in made)
+    hit, seen, again = [], set(), 0
+    for r in log:
+        if not r['cached']: continue
+        k = r.get('key')
+        if k is not None and (k in made or k in seen): again += 1; continue
+        hit.append(r)
+        if k is not None: seen.add(k)
     secs = lambda rs: sum(r['seconds'] or 0 for r in rs)
     out = f" Of its {len(miss) + len(hit)} cached computations (trained models, teacher outputs, data), {len(miss)} ran in this run ({secs(miss):.0f} s)"
     if hit: out += f" and {len(hit)} were read from the cache" + (f" (their first computation took {secs(hit):.0f} s: a cold run costs about that much more)" if secs(hit) >= 1 else '')
-    if again: out += f"; {again} read(s) reused results computed earlier in this run"
+    if again: out += f"; {again} read(s) reused results computed or read earlier in this run"
     return out + '.'
 
 def _discussion(self:Experiment, *lines, cost:str='') -> str:
