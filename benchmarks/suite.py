@@ -22,10 +22,10 @@ catalog scales the total by 56 / the number of notebooks measured.
 """
 import argparse, glob, json, os, re, sqlite3, statistics, subprocess, sys, tempfile, threading, time, heapq, datetime as dt
 from pathlib import Path
+from kdrepro.runner import cold_seconds, _FIRST as _HIT
 
 ROOT = Path(__file__).resolve().parent.parent
 
-_HIT = re.compile(r'were read from the cache \(their first computation took (\d+) s')
 _COST = re.compile(r'Of its (\d+) cached computations \([^)]*\), (\d+) ran in this run \((\d+) s\)(?: and (\d+) were read from the cache)?')
 
 def recorded_durations(reports:Path) -> dict:
@@ -36,10 +36,9 @@ def recorded_durations(reports:Path) -> dict:
     for f in glob.glob(str(reports/'*'/'results.json')):
         try: d = json.loads(Path(f).read_text())
         except (OSError, ValueError): continue
-        if d.get('status') != 'ok' or d.get('scale') != 'cpu' or not d.get('duration'): continue
-        m = _HIT.search((d.get('notes') or {}).get('discussion') or '')
-        wall = float(d['duration'])
-        out[d.get('paper') or Path(f).parts[-2]] = (wall + (float(m.group(1)) if m else 0.0), wall)
+        cold = cold_seconds(d)
+        if cold is None or d.get('scale') != 'cpu' or not d.get('duration'): continue
+        out[d.get('paper') or Path(f).parts[-2]] = (cold, float(d['duration']))
     return out
 
 def lpt(times:list, workers:int) -> float:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #41efb2d0
 from __future__ import annotations
-import os, sys, json, math, random, hashlib, subprocess, platform, re, tempfile, warnings, time, datetime as dt
+import os, sys, json, contextlib, math, random, hashlib, subprocess, platform, re, tempfile, warnings, time, datetime as dt
 from pathlib import Path
 from importlib import metadata
 import numpy as np
@@ -14,7 +14,7 @@ import torch
 __all__ = ['SCALES', 'CACHE_LOG', 'set_seed', 'get_device', 'set_threads', 'in_test', 'resolve_scale', 'ParamError', 'check_spec',
            'coerce_param', 'describe_param', 'resolve_params', 'params_from', 'canonical_json', 'content_hash',
            'project_root', 'reports_dir', 'cache_dir', 'file_sha256', 'cache_paths', 'cache_read', 'cache_write',
-           'cached_entry', 'git_state', 'package_versions', 'fingerprint', 'pid_alive']
+           'build_lock', 'cached_entry', 'git_state', 'package_versions', 'fingerprint', 'pid_alive']
 
 # %% ../nbs/00_core.ipynb #b0f644d5
 def set_seed(seed:int, deterministic:bool=True) -> torch.Generator:
@@ -235,24 +235,48 @@ def _log_cache(kind, name, meta):
     CACHE_LOG.append({'kind': kind, 'name': name or kind, 'key': meta.get('key'), 'cached': bool(meta.get('cached')), 'seconds': float(secs) if isinstance(secs, (int, float)) else None})
     return meta
 
-def cached_entry(kind:str, spec, build, name:str='', version:int=0, accept=None) -> tuple:
-    """`(obj, meta)` for `spec` under `cache_dir()/kind`: the stored object when a valid entry exists and `accept(obj)`
-    (if given) neither returns False nor raises; else `build() -> (obj, extra sidecar fields)`, stored with `cache_write`.
-    A corrupt, mismatched or rejected entry is rebuilt with a warning naming the file and the reason.
-    `meta` is the sidecar plus `key` (the content hash) and `cached` (True when read from disk). Every call is recorded in
-    `CACHE_LOG`, so that a run can say which of its results were computed and which were read from the cache."""
-    key, pt, _ = cache_paths(kind, spec, version)
+@contextlib.contextmanager
+def build_lock(kind:str, key:str):
+    """Hold the exclusive lock on building the entry `key` of `kind` (an `fcntl.flock` on `cache_dir()/.locks/<kind>-<key>.lock`),
+    so that processes sharing a cache on one machine (the jobs of `kdrepro run --jobs N`, a LocalCluster's workers) build an
+    entry once: the others wait, then read it. A no-op where `fcntl` is missing (Windows). `flock` is not reliable on
+    network file systems: a cache shared by several machines may build an entry more than once (never a half-written one:
+    writes are atomic)."""
+    try: import fcntl
+    except ImportError: yield; return
+    p = cache_dir()/'.locks'/f'{kind}-{key}.lock'
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with open(p, 'a') as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+def _valid_entry(kind, spec, version, accept) -> tuple:
     obj, meta, why = cache_read(kind, spec, version)
     if why is None and accept is not None:
         try: why = 'unexpected content' if accept(obj) is False else None
         except Exception as e: why = f'unexpected content: {type(e).__name__}: {e}'
+    return obj, meta, why
+
+def cached_entry(kind:str, spec, build, name:str='', version:int=0, accept=None) -> tuple:
+    """`(obj, meta)` for `spec` under `cache_dir()/kind`: the stored object when a valid entry exists and `accept(obj)`
+    (if given) neither returns False nor raises; else `build() -> (obj, extra sidecar fields)`, stored with `cache_write`.
+    A corrupt, mismatched or rejected entry is rebuilt with a warning naming the file and the reason. A build holds
+    `build_lock`, so another process asking for the same entry meanwhile waits and reads it instead of building it again.
+    `meta` is the sidecar plus `key` (the content hash) and `cached` (True when read from disk). Every call is recorded in
+    `CACHE_LOG`, so that a run can say which of its results were computed and which were read from the cache."""
+    key, pt, _ = cache_paths(kind, spec, version)
+    obj, meta, why = _valid_entry(kind, spec, version, accept)
     if why is None: return obj, _log_cache(kind, name, {**meta, 'key': key, 'cached': True})
-    if why != 'missing': warnings.warn(f"corrupt cache file {pt} for {name or kind} ({why}); rebuilding it")
-    t0 = time.perf_counter()
-    obj, extra = build()
-    extra = {'name': name, **(extra or {})}
-    if not isinstance(extra.get('train_seconds', extra.get('seconds')), (int, float)): extra['seconds'] = time.perf_counter() - t0   # the cost line counts it
-    return obj, _log_cache(kind, name, {**cache_write(kind, spec, obj, version, extra), 'key': key, 'cached': False})
+    with build_lock(kind, key):
+        obj, meta, why = _valid_entry(kind, spec, version, accept)     # another process may have built it while this one waited
+        if why is None: return obj, _log_cache(kind, name, {**meta, 'key': key, 'cached': True})
+        if why != 'missing': warnings.warn(f"corrupt cache file {pt} for {name or kind} ({why}); rebuilding it")
+        t0 = time.perf_counter()
+        obj, extra = build()
+        extra = {'name': name, **(extra or {})}
+        if not isinstance(extra.get('train_seconds', extra.get('seconds')), (int, float)): extra['seconds'] = time.perf_counter() - t0   # the cost line counts it
+        return obj, _log_cache(kind, name, {**cache_write(kind, spec, obj, version, extra), 'key': key, 'cached': False})
 
 # %% ../nbs/00_core.ipynb #28e393b0
 _PKGS = ('torch', 'torchvision', 'timm', 'transformers', 'numpy', 'papermill', 'nbdev', 'kdrepro')

@@ -22,8 +22,8 @@ from .compare import render_readme
 __all__ = ['SCALE_CHOICES', 'MAX_VALUE_CHARS', 'MALLOC_ENV', 'SWEEP_ASK', 'NotebookError', 'UsageError', 'find_notebook',
            'PaperNotebook', 'read_notebook', 'check_constraints', 'broken_constraints', 'plan_params', 'RunResult',
            'pick_kernel', 'check_kernel', 'malloc_env', 'library_deps', 'source_hash', 'up_to_date', 'execute_paper',
-           'expected_seconds', 'longest_first', 'RunsInterrupted', 'run_papers', 'format_result', 'dask_resources',
-           'run_on_worker', 'land_run', 'local_cluster', 'run_papers_dask', 'expand_grid']
+           'cold_seconds', 'expected_seconds', 'longest_first', 'RunsInterrupted', 'run_papers', 'format_result',
+           'dask_resources', 'run_on_worker', 'land_run', 'local_cluster', 'run_papers_dask', 'expand_grid']
 
 # %% ../nbs/07_runner.ipynb #036d15b6
 class NotebookError(ValueError):
@@ -347,14 +347,24 @@ def execute_paper(nb:PaperNotebook, params:dict, reports=None, store=None, kerne
     return RunResult(nb.slug, run_id, status, str(run_dir), error, time.time() - t0, promoted, params, note)
 
 # %% ../nbs/07_runner.ipynb #df48c560
+_FIRST = re.compile(r'were read from the cache \(their first computation took (\d+) s')
+
+def cold_seconds(d:dict) -> float|None:
+    """The cold cost of a run from its `results.json` dict: its wall time plus the first computation time of the cached
+    entries it read (trained models, teacher outputs, data; the cost line of its discussion says both), so that a report
+    made on a warm cache is costed as if nothing had been cached. None unless the run ended ok with a duration."""
+    if not isinstance(d, dict) or d.get('status') != 'ok' or not isinstance(d.get('duration'), (int, float)): return None
+    notes = d.get('notes') if isinstance(d.get('notes'), dict) else {}
+    m = _FIRST.search(str(notes.get('discussion') or ''))
+    return float(d['duration']) + (float(m.group(1)) if m else 0.0)
+
 def expected_seconds(slug:str, scale:str|None=None, reports=None) -> float|None:
-    "The wall time of the paper's current report if it ran at `scale` (any scale when None or 'auto'), else None."
+    "The cold cost (`cold_seconds`) of the paper's current report if it ran at `scale` (any scale when None or 'auto'), else None."
     cur = current_report(slug, reports)
     if cur is None: return None
     try: d = json.loads((cur/'results.json').read_text())
     except (OSError, ValueError): return None
-    if d.get('status') != 'ok' or not isinstance(d.get('duration'), (int, float)): return None
-    return float(d['duration']) if scale in (None, 'auto') or d.get('scale') == scale else None
+    return cold_seconds(d) if scale in (None, 'auto') or d.get('scale') == scale else None
 
 def longest_first(items, reports=None) -> list:
     """Indices of the (notebook, params) `items` in the order to start them: unknown durations first, then longest first
