@@ -10,10 +10,13 @@ held is measured, not assumed: the runs' own cost lines say how many cached comp
 were read from the cache, and the machine's load average is sampled every 15 s during the run. Each notebook's metrics
 are compared with its committed report: a deterministic suite gives the same numbers under both executors.
 
-    .venv/bin/python benchmarks/suite.py --collect SCRATCH [--out F]   # the figures of runs already in SCRATCH/<executor>/
+    .venv/bin/python benchmarks/suite.py --collect SCRATCH [SCRATCH ...] [--out F]   # runs already in SCRATCH/<executor>/
 
-`--collect` rebuilds the tables from the scratch folders of earlier `--run`s (their stores, `suite_run.json` and
-`load.json` where present; without them the wall time is the span of the store's runs and the load is unknown).
+`--collect` rebuilds the tables from the scratch folders of earlier `--run`s, one column pair per run, named by its
+executor and by what the cache held (cold: nothing read from the cache; warm: nothing computed) (their stores, `suite_run.json` and
+`load.json` where present; without them the wall time is the span of the store's runs and the load is unknown). A `--run`
+records how many entries the cache held at its start: a run that started on an empty cache is labelled cold even though
+its notebooks read what other notebooks of the same run computed.
 
 The cost model takes, for every notebook, the cold cost of its current report (the run's wall time plus the first
 computation time of every cached result it read, as its cost line records) and schedules them longest first on N workers (LPT: the
@@ -95,7 +98,10 @@ def collect(executor:str, scratch:Path, wall:float|None=None, rc=None, load:list
         t += [dt.datetime.fromisoformat(x).timestamp() for x in (started, ended) if x]
     if wall is None: wall = meta.get('wall') or ((max(t) - min(t)) if t else 0.0)
     if rc is None: rc = meta.get('rc', 'n/a')
-    return dict(executor=executor, jobs=meta.get('jobs'), wall=wall, rc=rc, per=per, load=load or [],
+    c = [x['cache'] for x in per.values()]
+    state = ('cold cache' if not sum(v[2] for v in c) or meta.get('cache_entries_at_start') == 0 else 'warm cache' if not sum(v[0] for v in c)
+             else 'partly warm cache') if c else 'no runs'
+    return dict(executor=executor, label=f"{executor}, {state}", empty_cache=meta.get('cache_entries_at_start') == 0, jobs=meta.get('jobs'), wall=wall, rc=rc, per=per, load=load or [],
                 started=meta.get('started') or (time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(min(t))) if t else '?'))
 
 def run_suite(executor:str, jobs:int, scratch:Path) -> dict:
@@ -108,13 +114,16 @@ def run_suite(executor:str, jobs:int, scratch:Path) -> dict:
     def sample():                                    # the 1-minute load average every 15 s: was the machine shared?
         while not stop.wait(15): load.append(os.getloadavg()[0])
     th = threading.Thread(target=sample, daemon=True); th.start()
+    cache = Path(os.environ.get('KDREPRO_CACHE') or Path.home()/'.cache'/'kdrepro')
+    entries0 = sum(1 for _ in cache.rglob('*.json')) if cache.exists() else 0     # the cache's entries (sidecars) at the start
     started, t0 = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), time.time()
     p = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.time() - t0
     stop.set(); th.join()
     (rep/'run.out').write_text(p.stdout)
     (rep/'load.json').write_text(json.dumps(load))
-    (rep/'suite_run.json').write_text(json.dumps(dict(executor=executor, jobs=jobs, wall=wall, rc=p.returncode, started=started)))
+    (rep/'suite_run.json').write_text(json.dumps(dict(executor=executor, jobs=jobs, wall=wall, rc=p.returncode, started=started,
+                                                      cache=str(cache), cache_entries_at_start=entries0)))
     return collect(executor, scratch, wall, p.returncode, load)
 
 def run_summary(r:dict) -> str:
@@ -124,14 +133,16 @@ def run_summary(r:dict) -> str:
             f"{os.cpu_count()} cores" if ld else "load average not sampled")
     c = [x['cache'] for x in r['per'].values()]
     ran, ran_s, hit, hit_s = (sum(v[i] for v in c) for i in range(4))
-    return (f"- **{r['executor']}** (started {r['started']}, {r.get('jobs') or '?'} jobs): {load}. Cached computations (trained models, "
+    return (f"- **{r['label']}** (started {r['started']}, {r.get('jobs') or '?'} jobs): {load}. Cached computations (trained models, "
             f"teacher outputs, data): {ran} computed in the run ({ran_s/60:.1f} min of notebook time), {hit} read from the cache "
-            f"(their first computation took {hit_s/60:.1f} min): the wall time below is that of "
-            + ("a cold cache." if hit == 0 else "a warm cache." if ran == 0 else "a partly warm cache.") )
+            f"(their first computation took {hit_s/60:.1f} min): "
+            + ("the cache was empty at the start, so every entry read from it was computed earlier in the same run (a teacher "
+               "or data set that several notebooks share is computed once): the wall time below is that of a cold cache." if r.get('empty_cache')
+               else "the wall time below is that of " + ("a cold cache." if hit == 0 else "a warm cache." if ran == 0 else "a partly warm cache.")))
 
 def suite_table(runs:list) -> str:
     slugs = sorted({s for r in runs for s in r['per']})
-    L = ["| notebook | " + " | ".join(f"{r['executor']} (s) | metrics equal to the committed report" for r in runs) + " |",
+    L = ["| notebook | " + " | ".join(f"{r['label']} (s) | metrics equal to the committed report" for r in runs) + " |",
          "|---|" + "---:|---|"*len(runs)]
     for s in slugs:
         cells = []
@@ -150,15 +161,18 @@ def main(argv=None):
     ap.add_argument('--jobs', type=int, default=2)
     ap.add_argument('--scratch', default=None, help='scratch folder of the runs (default: a temporary one)')
     ap.add_argument('--out', default=None, help='also write the figures to this Markdown file')
-    ap.add_argument('--collect', default=None, metavar='SCRATCH', help='also report the runs already in SCRATCH/local and SCRATCH/dask')
+    ap.add_argument('--collect', nargs='+', default=[], metavar='SCRATCH', help='also report the runs already in SCRATCH/local and SCRATCH/dask')
     a = ap.parse_args(argv)
     if a.jobs < 1: ap.error('--jobs must be >= 1')
     scratch = Path(a.scratch or tempfile.mkdtemp(prefix='kdrepro-suite-'))
     parts = ["# The suite's wall time", "",
              f"Written by `benchmarks/suite.py {' '.join(sys.argv[1:] if argv is None else argv)}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores.", ""]
     runs = [run_suite(e, a.jobs, scratch) for e in a.run]
-    if a.collect:
-        runs += [collect(e, Path(a.collect)) for e in ('local', 'dask') if (Path(a.collect)/e/'results.sqlite').exists()]
+    seen = {(Path(a.scratch).resolve()/e) for e in a.run} if a.scratch else set()
+    for sc in a.collect:                              # a run folder reached twice (a symlink) is reported once
+        for e in ('local', 'dask'):
+            f = (Path(sc)/e).resolve()
+            if (f/'results.sqlite').exists() and f not in seen: seen.add(f); runs.append(collect(e, Path(sc)))
     if runs:
         parts += [f"## `kdrepro run --all --scale cpu`", "",
                   "Each executor ran every notebook into its own scratch reports folder, with the machine's cache as it was:", "",
