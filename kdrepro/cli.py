@@ -257,7 +257,7 @@ def _probe_from_rows(d:Path, args) -> int:
         if not isinstance(r, dict) or 'slug' not in r or 'status' not in r: raise UsageError(f"--rows: {f.name} is not a probe row (no slug/status)")
         rows[r['slug']] = r
     order = {s: i for i, s in enumerate(paper_notebooks())}
-    return _probe_write(sorted(rows.values(), key=lambda r: order.get(r['slug'], len(order))), args.out, f'make test-slow (rows of {len(rows)} notebooks)')
+    return _probe_write(sorted(rows.values(), key=lambda r: order.get(r['slug'], len(order))), args.out, f'kdrepro probe --rows (rows of {len(rows)} notebooks, left by make test-slow and by later probes of single notebooks)')
 
 # %% ../nbs/08_cli.ipynb #d4011732
 COMMANDS = dict(list=cmd_list, params=cmd_params, run=cmd_run, sweep=cmd_sweep, report=cmd_report, show=cmd_show, probe=cmd_probe)

@@ -76,7 +76,7 @@ def test_probe_table_from_rows(tmp_path):
     rc, out, err = cli('probe', '--rows', rows, '--out', tmp_path/'probe.md')
     assert rc == 1, err                                                   # a failed row: exit 1
     md = (tmp_path/'probe.md').read_text()
-    assert 'make test-slow (rows of 2 notebooks)' in md and '1 of 2 notebooks ran' in md, md
+    assert 'kdrepro probe --rows (rows of 2 notebooks' in md and '1 of 2 notebooks ran' in md, md
     assert md.index('| fx_good |') < md.index('| fx_other |')             # catalog (file) order, not file-name order of the rows
     assert [r['slug'] for r in json.loads((tmp_path/'probe.json').read_text())] == ['fx_good', 'fx_other']
     (rows/'fx_good.json').write_text('{"slug": "fx_go')                   # a corrupt row is refused, naming the file
