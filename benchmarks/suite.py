@@ -26,6 +26,7 @@ catalog scales the total by 56 / the number of notebooks measured.
 import argparse, glob, json, os, re, sqlite3, statistics, subprocess, sys, tempfile, threading, time, heapq, datetime as dt
 from pathlib import Path
 from kdrepro.runner import cold_seconds, _FIRST as _HIT
+from kdrepro.core import cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,8 +130,8 @@ def run_suite(executor:str, jobs:int, scratch:Path) -> dict:
     def sample():                                    # the 1-minute load average every 15 s: was the machine shared?
         while not stop.wait(15): load.append(os.getloadavg()[0])
     th = threading.Thread(target=sample, daemon=True); th.start()
-    cache = Path(os.environ.get('KDREPRO_CACHE') or Path.home()/'.cache'/'kdrepro')
-    entries0 = sum(1 for _ in cache.rglob('*.json')) if cache.exists() else 0     # the cache's entries (sidecars) at the start
+    cache = cache_dir()                               # the folder the run's notebooks will use ($KDREPRO_CACHE or the default)
+    entries0 = sum(1 for _ in cache.rglob('*.json'))     # the cache's entries (sidecars) at the start
     started, t0 = time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), time.time()
     p = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wall = time.time() - t0
