@@ -29,6 +29,7 @@ class Experiment:
         self.P = params_from(ns, spec)
         if check is not None: check(self.P)                # cross-parameter checks fail here, before any compute
         self.threads = set_threads()
+        set_seed(0, deterministic=False)   # torch starts each process from a random seed: a draw no call seeds must not differ run to run
         self.device = get_device()
         self.seeds = list(range(int(self.P.get('seeds') or 1)))
         self.run = Run(paper, self.P, seeds=self.seeds, device=self.device)

@@ -13,8 +13,8 @@ from ..train import fit, make_distiller, teacher_outputs, NonFiniteLoss
 from ..experiment import cached_fit, cached_call
 
 # %% auto #0
-__all__ = ['METHODS', 'LAYERS', 'CRD_WEIGHTS', 'teacher_features', 'fast_cnn', 'train_teacher', 'cached_teacher_outputs',
-           'teacher_channels', 'make_student', 'train_student', 'tuning_grids', 'shared_optim']
+__all__ = ['METHODS', 'LAYERS', 'CRD_WEIGHTS', 'teacher_features', 'train_teacher', 'cached_teacher_outputs', 'teacher_channels',
+           'make_student', 'train_student', 'tuning_grids', 'shared_optim']
 
 # %% ../../nbs/papers/00_kd_baselines.ipynb #ec2fea7c
 METHODS = ['ce', 'kd', 'fitnet', 'at', 'sp', 'rkd', 'pkt', 'dist']
@@ -30,17 +30,11 @@ def teacher_features(methods) -> list:
     need = {t for m in methods for _, t in LAYERS.get(m, [])}
     return [f for f in ('stage1', 'stage2', 'stage3', 'embed') if f in need]
 
-def fast_cnn(width:int) -> SmallCNN:
-    """A `SmallCNN` of `width` with its weights in channels-last memory layout. The same function, initialisation and cache key
-    as `SmallCNN(width=width)` (the layout is not part of the weights' content); on one CPU thread a training step of these
-    small CNNs takes about half the time (the NCHW max-pool and convolutions dominate a step in the default layout)."""
-    return SmallCNN(width=width).to(memory_format=torch.channels_last)
-
 def train_teacher(width:int, n:int, epochs:int, lr:float=0.05, batch_size:int=64, seed:int=0, device=None):
     """The SmallCNN teacher of `width` trained on `n` Fashion-MNIST training images (all of them for n >= 60000), through
     `cached_fit`: `(model, meta)`. Any paper making the same `cached_fit` call shares this cache entry."""
     data = load('fashion_mnist', 'train', n=None if n >= 60000 else n, seed=0)
-    return cached_fit(lambda: fast_cnn(width), data, seed, batch_size=batch_size, name=f'fashion_mnist teacher w{width}',
+    return cached_fit(lambda: SmallCNN(width=width), data, seed, batch_size=batch_size, name=f'fashion_mnist teacher w{width}',
                       device=device, epochs=epochs, lr=lr)
 
 def cached_teacher_outputs(teacher, data, features=(), device=None) -> tuple:
@@ -56,7 +50,7 @@ def make_student(method:str, width:int=8, teacher=None, teacher_cache=None, T:fl
     """The distiller of `method` over a fresh SmallCNN student of `width`. KD: temperature `T`, KD weight `kd_weight` (CE weight
     1 - kd_weight); DIST: temperature `T`, β = γ = `w`; feature methods: weight CRD β × `mult`; CE: no teacher."""
     if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
-    student = fast_cnn(width)
+    student = SmallCNN(width=width)
     if method == 'ce': return make_distiller('ce', student)
     kw = {}
     if method in LAYERS: kw.update(pairs=LAYERS[method], weight=CRD_WEIGHTS[method]*mult)

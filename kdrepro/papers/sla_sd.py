@@ -16,8 +16,7 @@ from ..experiment import cached_fit
 from ..selfsup import rotations, repeat_labels, transform_labels, joint_labels, aggregate_joint, HeadedNet, predict_with, accuracy
 
 # %% auto #0
-__all__ = ['M', 'METHODS', 'INFERENCE', 'MEMORY_FORMATS', 'build_net', 'SLA', 'inference_fns', 'train_model', 'evaluate_modes',
-           'tuning_grids']
+__all__ = ['M', 'METHODS', 'INFERENCE', 'build_net', 'SLA', 'inference_fns', 'train_model', 'evaluate_modes', 'tuning_grids']
 
 # %% ../../nbs/papers/13_sla_sd.ipynb #38e04d74
 M = 4   # the four rotations 0°, 90°, 180°, 270°
@@ -33,18 +32,13 @@ def build_net(method:str, n_classes:int=10, width:int=8) -> nn.Module:
     if method == 'sla': return SmallCNN(n_classes=n_classes*M, width=width)
     return HeadedNet(SmallCNN(n_classes=n_classes*M, width=width), {'single': n_classes})
 
-MEMORY_FORMATS = {'channels_last': torch.channels_last, 'contiguous': torch.contiguous_format}
-
 class SLA(Distiller):
-    """The training objective of `method` ('ce', 'da', 'mt', 'sla', 'sla_sd') on rotations of each batch; no teacher. The
-    network's conv weights are stored in `memory_format` (default 'channels_last': the same function, about 2x faster on
-    one CPU thread for this SmallCNN; the format is an attribute, so it enters the cache key)."""
-    def __init__(self, net:nn.Module, method:str, T:float=1.0, mt_beta:float=1.0, memory_format:str='channels_last'):
+    "The training objective of `method` ('ce', 'da', 'mt', 'sla', 'sla_sd') on rotations of each batch; no teacher."
+    def __init__(self, net:nn.Module, method:str, T:float=1.0, mt_beta:float=1.0):
         if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
         if T <= 0: raise ValueError(f"T must be > 0, got {T}")
-        if memory_format not in MEMORY_FORMATS: raise ValueError(f"memory_format must be one of {list(MEMORY_FORMATS)}, got {memory_format!r}")
-        super().__init__(net.to(memory_format=MEMORY_FORMATS[memory_format]))
-        self.method, self.T, self.mt_beta, self.memory_format = method, T, mt_beta, memory_format
+        super().__init__(net)
+        self.method, self.T, self.mt_beta = method, T, mt_beta
 
     def losses(self, x, y, idx=None):
         net, m = self.student, self.method
