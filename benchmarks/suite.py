@@ -11,6 +11,7 @@ were read from the cache, and the machine's load average is sampled every 15 s d
 are compared with its committed report: a deterministic suite gives the same numbers under both executors.
 
     .venv/bin/python benchmarks/suite.py --collect SCRATCH [SCRATCH ...] [--out F]   # runs already in SCRATCH/<executor>/
+    .venv/bin/python benchmarks/suite.py --collect SCRATCH --rerun STORE SINCE         # and notebooks re-run since, cold
 
 `--collect` rebuilds the tables from the scratch folders of earlier `--run`s, one column pair per run, named by its
 executor and by what the cache held (cold: nothing read from the cache; warm: nothing computed) (their stores, `suite_run.json` and
@@ -67,12 +68,20 @@ def cost_model(durs:dict, n_catalog:int=56) -> str:
     for slug, (c, w) in sorted(durs.items(), key=lambda kv: -kv[1][0])[:8]: L.append(f"| {slug} | {c:.0f} | {w:.0f} |")
     return '\n'.join(L) + '\n'
 
-def measured_cost_model(r:dict) -> str:
+def rerun_walls(store:Path, since:str) -> dict:
+    "Wall seconds of the latest ok run of each notebook in the results store `store` that started at or after `since` (ISO time)."
+    con = sqlite3.connect(store)
+    rows = con.execute("select paper, duration, started from runs where status='ok' and started >= ? order by started", (since,)).fetchall(); con.close()
+    return {paper: dur for paper, dur, _ in rows if dur}
+
+def measured_cost_model(r:dict, rerun:dict|None=None) -> str:
     """The cost model of a run that started on an empty cache: its notebooks' measured walls (each computed what it needed
     and no other notebook of the run had computed before it, or waited on the build lock for it), scheduled longest first
-    on N workers, beside the run's own wall time on its workers."""
+    on N workers, beside the run's own wall time on its workers. With `rerun` (notebook -> wall of a later run of it, also
+    from an empty cache, after a code change), a second column schedules the walls with those notebooks' replaced."""
     t = [x['seconds'] for x in r['per'].values() if x['status'] == 'ok']
     if not t: return "no notebook of the run ended ok\n"
+    if rerun: return _with_rerun(r, rerun)
     L = [f"From the run **{r['label']}** ({r.get('jobs') or '?'} jobs): {len(t)} notebooks ended ok, their measured walls sum to "
          f"{sum(t)/60:.1f} min of one thread each, the longest {max(t)/60:.1f} min; the run took {r['wall']/60:.1f} min of wall time "
          f"(the longest-first schedule of these walls on {r.get('jobs') or '?'} workers predicts {lpt(t, r.get('jobs') or 1)/60:.1f} min). "
@@ -80,6 +89,21 @@ def measured_cost_model(r:dict) -> str:
          "another number of workers the order, and so which notebook pays for a shared entry, changes a little.", "",
          "| workers | cold cache, longest first (min) |", "|---:|---:|"]
     L += [f"| {w} | {lpt(t, w)/60:.1f} |" for w in (1, 2, 4, 8, 16)]
+    return '\n'.join(L) + '\n'
+
+def _with_rerun(r:dict, rerun:dict) -> str:
+    ok = {s: x['seconds'] for s, x in r['per'].items() if x['status'] == 'ok'}
+    new = {**ok, **{s: v for s, v in rerun.items() if s in ok}}
+    n = sum(s in ok for s in rerun)
+    t, u = list(ok.values()), list(new.values())
+    L = [f"From the run **{r['label']}** ({r.get('jobs') or '?'} jobs, {r['wall']/60:.1f} min of wall time): {len(t)} notebooks ended ok, their "
+         f"walls sum to {sum(t)/60:.1f} min of one thread. {n} of them were run again later, also from an empty cache, after a change "
+         f"of the code they share; with their new walls the sum is {sum(u)/60:.1f} min. The second column schedules those walls: a "
+         "projection from measured walls of two runs, not one measured run.", "",
+         "| workers | cold run, longest first (min) | with the re-run notebooks' walls (min) |", "|---:|---:|---:|"]
+    L += [f"| {w} | {lpt(t, w)/60:.1f} | {lpt(u, w)/60:.1f} |" for w in (1, 2, 4, 8, 16)]
+    L += ["", "| re-run notebook | cold run (s) | re-run (s) | ratio |", "|---|---:|---:|---:|"]
+    L += [f"| {s} | {ok[s]:.0f} | {v:.0f} | {ok[s]/v:.2f}x |" for s, v in sorted(rerun.items(), key=lambda kv: -ok.get(kv[0], 0)) if s in ok]
     return '\n'.join(L) + '\n'
 
 def metrics_of(path:Path) -> dict:
@@ -178,6 +202,9 @@ def main(argv=None):
     ap.add_argument('--scratch', default=None, help='scratch folder of the runs (default: a temporary one)')
     ap.add_argument('--out', default=None, help='also write the figures to this Markdown file')
     ap.add_argument('--collect', nargs='+', default=[], metavar='SCRATCH', help='also report the runs already in SCRATCH/local and SCRATCH/dask')
+    ap.add_argument('--rerun', nargs=2, metavar=('STORE', 'SINCE'), default=None,
+                    help="notebooks re-run from an empty cache after the cold run: their ok runs in the results store STORE that started "
+                         "at or after SINCE (ISO time) replace their walls in a second column of the measured cost model")
     a = ap.parse_args(argv)
     if a.jobs < 1: ap.error('--jobs must be >= 1')
     scratch = Path(a.scratch or tempfile.mkdtemp(prefix='kdrepro-suite-'))
@@ -195,7 +222,7 @@ def main(argv=None):
                   *[run_summary(r) for r in runs], "",
                   "'metrics equal' counts the run's metric values within 1e-6 of the committed report's.", "", suite_table(runs)]
     for r in runs:
-        if r.get('empty_cache'): parts += ["## Cost model of a cold run, measured", "", measured_cost_model(r)]
+        if r.get('empty_cache'): parts += ["## Cost model of a cold run, measured", "", measured_cost_model(r, rerun_walls(Path(a.rerun[0]), a.rerun[1]) if a.rerun else None)]
     parts += ["## Cost model from the committed reports' cold costs", "", cost_model(recorded_durations(ROOT/'reports'))]
     text = '\n'.join(parts)
     print(text)

@@ -249,7 +249,7 @@ def timed_fit(model:nn.Module, data, seed:int, batch_size:int=64, **kw) -> float
     return time.time() - t0
 
 # %% ../nbs/04_train.ipynb #c0d02420
-CACHE_VERSION = 2   # bump when training code changes what a cached entry would contain (2: SmallCNN became channels-last, 2026-12-06)
+CACHE_VERSION = 1   # bump when training code changes what a cached entry would contain
 
 def cached_model(spec:dict, build:Callable[[], nn.Module], train:Callable[[nn.Module], dict|None], name:str='model'):
     "Return `(model, meta)`: loaded from the cache (`core.cached_entry`, kind 'models') when a valid entry for `spec` exists, else built, trained and stored."
