@@ -74,14 +74,14 @@ def rerun_walls(store:Path, since:str) -> dict:
     rows = con.execute("select paper, duration, started from runs where status='ok' and started >= ? order by started", (since,)).fetchall(); con.close()
     return {paper: dur for paper, dur, _ in rows if dur}
 
-def measured_cost_model(r:dict, rerun:dict|None=None) -> str:
+def measured_cost_model(r:dict, rerun:dict|None=None, note:str='') -> str:
     """The cost model of a run that started on an empty cache: its notebooks' measured walls (each computed what it needed
     and no other notebook of the run had computed before it, or waited on the build lock for it), scheduled longest first
     on N workers, beside the run's own wall time on its workers. With `rerun` (notebook -> wall of a later run of it, also
     from an empty cache, after a code change), a second column schedules the walls with those notebooks' replaced."""
     t = [x['seconds'] for x in r['per'].values() if x['status'] == 'ok']
     if not t: return "no notebook of the run ended ok\n"
-    if rerun: return _with_rerun(r, rerun)
+    if rerun: return _with_rerun(r, rerun, note)
     L = [f"From the run **{r['label']}** ({r.get('jobs') or '?'} jobs): {len(t)} notebooks ended ok, their measured walls sum to "
          f"{sum(t)/60:.1f} min of one thread each, the longest {max(t)/60:.1f} min; the run took {r['wall']/60:.1f} min of wall time "
          f"(the longest-first schedule of these walls on {r.get('jobs') or '?'} workers predicts {lpt(t, r.get('jobs') or 1)/60:.1f} min). "
@@ -91,7 +91,7 @@ def measured_cost_model(r:dict, rerun:dict|None=None) -> str:
     L += [f"| {w} | {lpt(t, w)/60:.1f} |" for w in (1, 2, 4, 8, 16)]
     return '\n'.join(L) + '\n'
 
-def _with_rerun(r:dict, rerun:dict) -> str:
+def _with_rerun(r:dict, rerun:dict, note:str='') -> str:
     ok = {s: x['seconds'] for s, x in r['per'].items() if x['status'] == 'ok'}
     new = {**ok, **{s: v for s, v in rerun.items() if s in ok}}
     n = sum(s in ok for s in rerun)
@@ -99,7 +99,7 @@ def _with_rerun(r:dict, rerun:dict) -> str:
     L = [f"From the run **{r['label']}** ({r.get('jobs') or '?'} jobs, {r['wall']/60:.1f} min of wall time): {len(t)} notebooks ended ok, their "
          f"walls sum to {sum(t)/60:.1f} min of one thread. {n} of them were run again later, also from an empty cache, after a change "
          f"of the code they share; with their new walls the sum is {sum(u)/60:.1f} min. The second column schedules those walls: a "
-         "projection from measured walls of two runs, not one measured run.", "",
+         "projection from measured walls of two runs, not one measured run." + (f" {note}" if note else ''), "",
          "| workers | cold run, longest first (min) | with the re-run notebooks' walls (min) |", "|---:|---:|---:|"]
     L += [f"| {w} | {lpt(t, w)/60:.1f} | {lpt(u, w)/60:.1f} |" for w in (1, 2, 4, 8, 16)]
     L += ["", "| re-run notebook | cold run (s) | re-run (s) | ratio |", "|---|---:|---:|---:|"]
@@ -195,6 +195,14 @@ def suite_table(runs:list) -> str:
                                                 for r in runs) + " |")
     return '\n'.join(L) + '\n'
 
+def _head() -> str:
+    "The short commit of the repository's checkout, with '+ changes' when its reports/ differ from it."
+    try:
+        rev = subprocess.run(['git', '-C', str(ROOT), 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(['git', '-C', str(ROOT), 'status', '--porcelain', '--', 'reports'], capture_output=True, text=True, timeout=10).stdout.strip()
+        return (rev or '?') + (' + uncommitted changes' if dirty else '')
+    except (OSError, subprocess.SubprocessError): return '?'
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--run', nargs='*', choices=('local', 'dask'), default=[], help='executors to time on the whole suite')
@@ -205,6 +213,7 @@ def main(argv=None):
     ap.add_argument('--rerun', nargs=2, metavar=('STORE', 'SINCE'), default=None,
                     help="notebooks re-run from an empty cache after the cold run: their ok runs in the results store STORE that started "
                          "at or after SINCE (ISO time) replace their walls in a second column of the measured cost model")
+    ap.add_argument('--rerun-note', default='', help='what the machine was like during the re-run (printed with its column)')
     a = ap.parse_args(argv)
     if a.jobs < 1: ap.error('--jobs must be >= 1')
     scratch = Path(a.scratch or tempfile.mkdtemp(prefix='kdrepro-suite-'))
@@ -220,9 +229,9 @@ def main(argv=None):
         parts += [f"## `kdrepro run --all --scale cpu`", "",
                   "Each executor ran every notebook into its own scratch reports folder, with the machine's cache as it was:", "",
                   *[run_summary(r) for r in runs], "",
-                  "'metrics equal' counts the run's metric values within 1e-6 of the committed report's.", "", suite_table(runs)]
+                  f"'metrics equal' counts the run's metric values within 1e-6 of the committed report's (the reports of commit {_head()}).", "", suite_table(runs)]
     for r in runs:
-        if r.get('empty_cache'): parts += ["## Cost model of a cold run, measured", "", measured_cost_model(r, rerun_walls(Path(a.rerun[0]), a.rerun[1]) if a.rerun else None)]
+        if r.get('empty_cache'): parts += ["## Cost model of a cold run, measured", "", measured_cost_model(r, rerun_walls(Path(a.rerun[0]), a.rerun[1]) if a.rerun else None, a.rerun_note)]
     parts += ["## Cost model from the committed reports' cold costs", "", cost_model(recorded_durations(ROOT/'reports'))]
     text = '\n'.join(parts)
     print(text)
