@@ -7,7 +7,7 @@ or after a change that should, to list what it changed.
 
     .venv/bin/python benchmarks/verdict_changes.py --base REV [--note TEXT] [--out reports/verdict_changes.md]
 """
-import argparse, json, subprocess, sys, time
+import argparse, collections, json, subprocess, sys, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +20,7 @@ def at(rev:str, path:str):
 def _ci(c): return f"{c['effect']:+.3g} [{c['lo']:+.3g}, {c['hi']:+.3g}]" if c.get('effect') is not None else 'n/a'
 
 def changes(base:str) -> tuple:
-    "(papers re-run since `base`, number of their claims, rows of changed verdicts)."
+    "(papers re-run since `base`, number of their claims, (paper, claim before, claim now) of every changed verdict)."
     rerun, n, rows = [], 0, []
     for f in sorted((ROOT/'reports').glob('*/results.json')):
         new, old = json.loads(f.read_text()), at(base, f'reports/{f.parent.name}/results.json')
@@ -31,7 +31,7 @@ def changes(base:str) -> tuple:
             n += 1
             p = prev.get(c['name'])
             if p is not None and p['verdict'] != c['verdict']:
-                rows.append((f.parent.name, c['name'], f"{p['verdict']}: {_ci(p)}", f"{c['verdict']}: {_ci(c)}"))
+                rows.append((f.parent.name, p, c))
     return rerun, n, rows
 
 def main(argv=None):
@@ -43,8 +43,7 @@ def main(argv=None):
     if subprocess.run(['git', '-C', str(ROOT), 'rev-parse', '--verify', '-q', a.base + '^{commit}'], capture_output=True).returncode:
         ap.error(f'--base {a.base!r} is not a commit of this repository')
     rerun, n, rows = changes(a.base)
-    moves = {}
-    for *_, b, c in rows: moves[(b.split(':')[0], c.split(':')[0])] = moves.get((b.split(':')[0], c.split(':')[0]), 0) + 1
+    moves = collections.Counter((p['verdict'], c['verdict']) for _, p, c in rows)
     L = ["# Verdicts that moved", "",
          f"Written by `benchmarks/verdict_changes.py {' '.join(sys.argv[1:] if argv is None else argv)}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
     if a.note: L += [a.note, ""]
@@ -52,7 +51,7 @@ def main(argv=None):
           f"verdict** ({', '.join(f'{k[0]} -> {k[1]}: {v}' for k, v in sorted(moves.items())) or 'none'}).", ""]
     if rows:
         L += ["| paper | claim | before: verdict, effect [95 % CI] | now |", "|---|---|---|---|"]
-        L += [f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} |" for r in rows]
+        L += [f"| {paper} | {c['name']} | {p['verdict']}: {_ci(p)} | {c['verdict']}: {_ci(c)} |" for paper, p, c in rows]
         L.append("")
     L += [f"Re-run: {', '.join(rerun) or 'none'}."]
     text = '\n'.join(L) + '\n'
