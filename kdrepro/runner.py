@@ -386,6 +386,13 @@ def _job(nb, params, kw):
     except Exception as e:
         return RunResult(nb.slug, '', 'failed', '', f"runner error: {type(e).__name__}: {e}\n{traceback.format_exc()}", 0.0, False, params)
 
+def _pool_job(nb, params, kw):
+    """`_job` in a worker of the local executor's process pool. An interrupt (Ctrl-C reaches the whole process group;
+    the parent terminates its workers with SIGTERM, which the CLI turns into KeyboardInterrupt) ends the worker once its
+    run is recorded as interrupted: the pool would catch the exception and hand the worker the next notebook."""
+    try: return _job(nb, params, kw)
+    except KeyboardInterrupt: os._exit(130)
+
 def run_papers(items, jobs:int=1, progress:bool=False, echo=None, executor:str='local', scheduler:str|None=None, **kw) -> list:
     """Execute (notebook, params) pairs with up to `jobs` in parallel; a failure never stops the others. `executor='dask'`:
     each pair is a task on the Dask cluster at `scheduler`, or on a LocalCluster of `jobs` workers (`run_papers_dask`)."""
@@ -418,7 +425,7 @@ def run_papers(items, jobs:int=1, progress:bool=False, echo=None, executor:str='
             ex = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
             try:
                 order = longest_first(items, kw.get('reports'))
-                futs = {ex.submit(_job, *items[i], kw): i for i in order}
+                futs = {ex.submit(_pool_job, *items[i], kw): i for i in order}
                 bar.set_postfix_str(', '.join(items[i][0].slug for i in order[:jobs]))
                 for f in as_completed(futs):
                     i = futs[f]

@@ -1,7 +1,7 @@
 """End to end: notebooks executed by papermill through `kdrepro run` / `sweep`, in temporary folders.
 
 Kernels cost a few seconds each, so the first runs are shared (the `baseline` fixture in conftest.py)."""
-import os, json, time, signal, sqlite3, base64
+import os, json, time, signal, sqlite3, base64, subprocess
 from pathlib import Path
 import pytest
 from conftest import cli, cli_proc, reports, store, integrity_ok, snapshot
@@ -139,6 +139,25 @@ def test_interrupted_runs_leave_the_report_intact(baseline):
     new_id = _run_id(out, 'fx_slow')
     assert json.loads((reports()/'fx_slow'/'results.json').read_text())['run_id'] == new_id != good_id
     assert not list((reports()/'fx_slow').glob('.staging-*')) and not (reports()/'fx_slow'/'.promote').exists()
+
+def test_ctrl_c_stops_every_worker(fresh_env):
+    """Ctrl-C in a terminal signals the whole process group, the pool's workers included: each records its run as
+    interrupted and exits; no worker takes the next notebook, and the command ends promptly with 130."""
+    p = cli_proc('sweep', 'fx_slow', '-g', 'steps', '400,401,402,403', '--scale', 'smoke', '--no-report', '--jobs', '2')
+    t = time.time()
+    while len([d for d in (reports()/'fx_slow'/'runs').glob('*') if (d/'started').exists()] if (reports()/'fx_slow'/'runs').exists() else []) < 2:
+        assert time.time() - t < 120 and p.poll() is None, 'two runs never started'
+        time.sleep(0.3)
+    os.killpg(p.pid, signal.SIGINT)
+    try: out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL); p.communicate(timeout=30)
+        raise AssertionError('the command did not end within 60 s of Ctrl-C (a worker went on with the next notebook)')
+    assert p.returncode == 130, (out, err)
+    runs = sorted((reports()/'fx_slow'/'runs').iterdir())
+    assert len(runs) == 2, [d.name for d in runs]                           # the third and fourth points never started
+    st = store().runs().set_index('run_id')
+    assert all(st.status[d.name] == 'interrupted' for d in runs), st.status.to_dict()
 
 def test_skip_unchanged(fresh_env):
     "`--skip-unchanged` re-runs nothing when notebook, library and parameters are those of the current report, and re-runs when a parameter changes."
