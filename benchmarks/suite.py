@@ -11,7 +11,7 @@ were read from the cache, and the machine's load average is sampled every 15 s d
 are compared with its committed report: a deterministic suite gives the same numbers under both executors.
 
     .venv/bin/python benchmarks/suite.py --collect SCRATCH [SCRATCH ...] [--out F]   # runs already in SCRATCH/<executor>/
-    .venv/bin/python benchmarks/suite.py --collect SCRATCH --rerun STORE SINCE         # and notebooks re-run since, cold
+    .venv/bin/python benchmarks/suite.py --collect SCRATCH --rerun STORE SINCE [--rerun STORE2 SINCE2]   # and notebooks re-run since, cold
 
 `--collect` rebuilds the tables from the scratch folders of earlier `--run`s, one column pair per run, named by its
 executor and by what the cache held (cold: nothing read from the cache; warm: nothing computed) (their stores, `suite_run.json` and
@@ -69,10 +69,22 @@ def cost_model(durs:dict, n_catalog:int=56) -> str:
     return '\n'.join(L) + '\n'
 
 def rerun_walls(store:Path, since:str) -> dict:
-    "Wall seconds of the latest ok run of each notebook in the results store `store` that started at or after `since` (ISO time)."
+    """Wall seconds of the latest ok run of each notebook in the results store `store` that started at or after `since` (ISO
+    time), leaving out warm re-runs (nothing computed, something read from the cache)."""
     con = sqlite3.connect(store)
-    rows = con.execute("select paper, duration, started from runs where status='ok' and started >= ? order by started", (since,)).fetchall(); con.close()
-    return {paper: dur for paper, dur, _ in rows if dur}
+    rows = con.execute("select paper, duration, started, run_dir from runs where status='ok' and started >= ? order by started", (since,)).fetchall(); con.close()
+    return {paper: dur for paper, dur, _, run_dir in rows if dur and not _warm(run_dir)}
+
+def _warm(run_dir) -> bool:
+    "A run that computed nothing and read from the cache (its cost line): a warm re-run, not a cold cost."
+    try: disc = (json.loads((Path(run_dir)/'results.json').read_text()).get('notes') or {}).get('discussion') or ''
+    except (OSError, ValueError, TypeError): return False
+    made, _, hit, _ = cache_use(disc)
+    return bool(hit) and not made
+
+def rerun_walls_all(pairs:list) -> dict:
+    "`rerun_walls` over several (store, since) pairs; a later pair wins for a notebook in several."
+    return {k: v for st, since in pairs for k, v in rerun_walls(Path(st), since).items()}
 
 def measured_cost_model(r:dict, rerun:dict|None=None, note:str='') -> str:
     """The cost model of a run that started on an empty cache: its notebooks' measured walls (each computed what it needed
@@ -97,19 +109,28 @@ def _with_rerun(r:dict, rerun:dict, note:str='') -> str:
     n = sum(s in ok for s in rerun)
     t, u = list(ok.values()), list(new.values())
     L = [f"From the run **{r['label']}** ({r.get('jobs') or '?'} jobs, {r['wall']/60:.1f} min of wall time): {len(t)} notebooks ended ok, their "
-         f"walls sum to {sum(t)/60:.1f} min of one thread. {n} of them were run again later, also from an empty cache, after a change "
-         f"of the code they share; with their new walls the sum is {sum(u)/60:.1f} min. The second column schedules those walls: a "
-         "projection from measured walls of two runs, not one measured run." + (f" {note}" if note else ''), "",
+         f"walls sum to {sum(t)/60:.1f} min of one thread. {n} of them were run again later, also from an empty cache (after a change "
+         f"of the code they share, or to measure them on a quieter machine); with their new walls the sum is {sum(u)/60:.1f} min. The second "
+         "column schedules those walls: a projection from the measured walls of separate runs, not one measured run." + (f" {note}" if note else ''), "",
          "| workers | cold run, longest first (min) | with the re-run notebooks' walls (min) |", "|---:|---:|---:|"]
     L += [f"| {w} | {lpt(t, w)/60:.1f} | {lpt(u, w)/60:.1f} |" for w in (1, 2, 4, 8, 16)]
     L += ["", "| re-run notebook | cold run (s) | re-run (s) | ratio |", "|---|---:|---:|---:|"]
     L += [f"| {s} | {ok[s]:.0f} | {v:.0f} | {ok[s]/v:.2f}x |" for s, v in sorted(rerun.items(), key=lambda kv: -ok.get(kv[0], 0)) if s in ok]
     return '\n'.join(L) + '\n'
 
-def metrics_of(path:Path) -> dict:
-    try: d = json.loads(path.read_text())
-    except (OSError, ValueError): return {}
+def metrics_of(path:Path, base:str|None=None) -> dict:
+    "(method, metric, seed) -> value of a results.json; with `base` (a commit), of that file as committed there (`git show`)."
+    try:
+        if base:
+            p = subprocess.run(['git', '-C', str(ROOT), 'show', f'{base}:{Path(path).resolve().relative_to(ROOT).as_posix()}'],
+                               capture_output=True, text=True, timeout=30)
+            if p.returncode: return {}
+            d = json.loads(p.stdout)
+        else: d = json.loads(path.read_text())
+    except (OSError, ValueError, subprocess.SubprocessError): return {}
     return {(m['method'], m['metric'], m['seed']): m['value'] for m in d.get('metrics') or []}
+
+BASE = None            # --base: compare with the reports of this commit instead of the checkout's
 
 def cache_use(discussion:str) -> tuple:
     "(computed in the run, seconds, read from the cache, their first computation seconds) from a run's cost line; zeros if absent."
@@ -127,7 +148,7 @@ def collect(executor:str, scratch:Path, wall:float|None=None, rc=None, load:list
     rows = con.execute("select paper, status, duration, run_dir, started, ended from runs").fetchall(); con.close()
     per, t = {}, []
     for paper, status, dur, run_dir, started, ended in rows:
-        m_new = metrics_of(Path(run_dir)/'results.json'); m_old = metrics_of(ROOT/'reports'/paper/'results.json')
+        m_new = metrics_of(Path(run_dir)/'results.json'); m_old = metrics_of(ROOT/'reports'/paper/'results.json', BASE)
         shared = [k for k in m_new if k in m_old]
         off = [k for k in shared if abs(m_new[k] - m_old[k]) > 1e-6*max(1, abs(m_old[k]))]
         same, differ = len(shared) - len(off), sorted({k[1] for k in off})
@@ -210,12 +231,19 @@ def main(argv=None):
     ap.add_argument('--scratch', default=None, help='scratch folder of the runs (default: a temporary one)')
     ap.add_argument('--out', default=None, help='also write the figures to this Markdown file')
     ap.add_argument('--collect', nargs='+', default=[], metavar='SCRATCH', help='also report the runs already in SCRATCH/local and SCRATCH/dask')
-    ap.add_argument('--rerun', nargs=2, metavar=('STORE', 'SINCE'), default=None,
+    ap.add_argument('--rerun', nargs=2, metavar=('STORE', 'SINCE'), action='append', default=[],
                     help="notebooks re-run from an empty cache after the cold run: their ok runs in the results store STORE that started "
-                         "at or after SINCE (ISO time) replace their walls in a second column of the measured cost model")
+                         "at or after SINCE (ISO time) replace their walls in a second column of the measured cost model (repeatable: "
+                         "a later --rerun wins for a notebook in both)")
+    ap.add_argument('--base', default=None, help="compare the runs' metrics with the reports of this commit (default: the checkout's reports/)")
     ap.add_argument('--rerun-note', default='', help='what the machine was like during the re-run (printed with its column)')
     a = ap.parse_args(argv)
     if a.jobs < 1: ap.error('--jobs must be >= 1')
+    global BASE
+    if a.base:
+        if subprocess.run(['git', '-C', str(ROOT), 'cat-file', '-e', f'{a.base}^{{commit}}'], capture_output=True).returncode:
+            ap.error(f"--base: no commit {a.base!r} in {ROOT}")
+        BASE = a.base
     scratch = Path(a.scratch or tempfile.mkdtemp(prefix='kdrepro-suite-'))
     parts = ["# The suite's wall time", "",
              f"Written by `benchmarks/suite.py {' '.join(sys.argv[1:] if argv is None else argv)}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores.", ""]
@@ -229,9 +257,9 @@ def main(argv=None):
         parts += [f"## `kdrepro run --all --scale cpu`", "",
                   "Each executor ran every notebook into its own scratch reports folder, with the machine's cache as it was:", "",
                   *[run_summary(r) for r in runs], "",
-                  f"'metrics equal' counts the run's metric values within 1e-6 of the committed report's (the reports of commit {_head()}).", "", suite_table(runs)]
+                  f"'metrics equal' counts the run's metric values within 1e-6 of the committed report's (the reports of commit {BASE or _head()}).", "", suite_table(runs)]
     for r in runs:
-        if r.get('empty_cache'): parts += ["## Cost model of a cold run, measured", "", measured_cost_model(r, rerun_walls(Path(a.rerun[0]), a.rerun[1]) if a.rerun else None, a.rerun_note)]
+        if r.get('empty_cache'): parts += ["## Cost model of a cold run, measured", "", measured_cost_model(r, rerun_walls_all(a.rerun) or None, a.rerun_note)]
     parts += ["## Cost model from the committed reports' cold costs", "", cost_model(recorded_durations(ROOT/'reports'))]
     text = '\n'.join(parts)
     print(text)
