@@ -66,7 +66,7 @@ def breakdown(runs:dict) -> list:
                          final=final, extra=extra, tune=tune))
     return sorted(rows, key=lambda r: -r['wall'])
 
-def report(rows:list, since:str, folders:list) -> str:
+def report(rows:list, since:str, folders:list, note:str='') -> str:
     W = [r['wall'] for r in rows]; n = len(rows)
     tot = lambda k: sum(r[k] for r in rows)
     L = [f"# Where a cold suite's time goes\n",
@@ -75,7 +75,7 @@ def report(rows:list, since:str, folders:list) -> str:
          "method's code and its tests, which every run executes); 'computed' is the time of the cached computations made in the run (its "
          "cost line); 'tuning (est.)' is the share of that spent on the tuning grid beyond the chosen configurations, estimated "
          "from the run counts (see the script's docstring). Runs that read entries from the cache (a teacher another notebook "
-         "of the same run trained first) have them in neither column.\n",
+         "of the same run trained first) have them in neither column." + (f" {note}" if note else '') + "\n",
          "| notebook | wall (s) | method and tests (s) | computed (s) | runs: seeds x methods | runs: extra tuning | tuning (est., s) |",
          "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -100,12 +100,13 @@ def main(argv=None):
     ap.add_argument('--runs', nargs='+', required=True, help='folders holding <slug>/runs/<run-id>/')
     ap.add_argument('--since', required=True, help='ISO time: only runs started at or after it')
     ap.add_argument('--out', help='also write the markdown here')
+    ap.add_argument('--note', default='', help='a sentence on what the runs were, written under the title')
     a = ap.parse_args(argv)
     for f in a.runs:
         if not Path(f).is_dir(): ap.error(f"--runs: no folder {f}")
     runs = latest_runs(a.runs, a.since)
     if not runs: ap.error(f"no ok cpu-scale run started at or after {a.since} in {a.runs}")
-    md = report(breakdown(runs), a.since, a.runs)
+    md = report(breakdown(runs), a.since, a.runs, a.note)
     print(md)
     if a.out: Path(a.out).write_text(md)
 

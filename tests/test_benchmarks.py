@@ -43,12 +43,13 @@ def test_lpt_makespan():
 
 def test_suite_rerun_is_repeatable_and_a_later_one_wins(tmp_path):
     import sqlite3
+    warm = _run(tmp_path/'r', 'y', 'w1', '2026-12-06T09:30:00', 5.0, _cost(0, 0, hit=3))     # a warm re-run: not a cold wall
     st = []
-    for i, rows in enumerate([[('x', 100.0), ('y', 50.0)], [('y', 70.0)]]):
+    for i, rows in enumerate([[('x', 100.0, None), ('y', 50.0, None)], [('y', 70.0, None), ('y', 5.0, str(warm))]]):
         f = tmp_path/f's{i}.sqlite'; con = sqlite3.connect(f)
-        con.execute('create table runs (paper text, duration real, started text, status text)')
-        con.executemany('insert into runs values (?, ?, ?, ?)', [(p, d, '2026-12-06T09:00:00', 'ok') for p, d in rows]); con.commit(); con.close()
-        st.append(f)
+        con.execute('create table runs (paper text, duration real, started text, status text, run_dir text)')
+        con.executemany('insert into runs values (?, ?, ?, ?, ?)', [(p, d, f'2026-12-06T09:0{j}:00', 'ok', r) for j, (p, d, r) in enumerate(rows)])
+        con.commit(); con.close(); st.append(f)
     assert suite.rerun_walls_all([(st[0], '2026-12-06T08:00'), (st[1], '2026-12-06T08:00')]) == {'x': 100.0, 'y': 70.0}
     assert suite.rerun_walls_all([(st[1], '2026-12-06T08:00'), (st[0], '2026-12-06T08:00')]) == {'x': 100.0, 'y': 50.0}
     assert suite.rerun_walls_all([(st[0], '2026-12-06T10:00')]) == {}             # runs before SINCE do not count
