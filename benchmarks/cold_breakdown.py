@@ -17,7 +17,7 @@ where the tuned runs are the cheap ones).
 import argparse, glob, json, sys
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from suite import lpt, cache_use                      # noqa: E402  (the suite benchmark's scheduler and cost-line parser)
+from suite import lpt, cache_use, warm_run                      # noqa: E402  (the suite benchmark's scheduler and cost-line parser)
 
 def latest_runs(folders:list, since:str) -> dict:
     "slug -> run folder: the latest ok cpu-scale run started at or after `since`, over all `folders`, skipping warm re-runs."
@@ -27,8 +27,7 @@ def latest_runs(folders:list, since:str) -> dict:
             try: d = json.loads(Path(rj).read_text())
             except (OSError, ValueError): continue
             if d.get('status') != 'ok' or d.get('scale') != 'cpu' or (d.get('started') or '') < since: continue
-            made, _, hit, _ = cache_use((d.get('notes') or {}).get('discussion') or '')
-            if hit and not made: continue                # a warm re-run (everything read from the cache): not a cold cost
+            if warm_run(d): continue                     # a warm re-run (everything read from the cache): not a cold cost
             slug = d.get('paper') or Path(rj).parts[-4]
             if slug not in best or d['started'] > best[slug][0]: best[slug] = (d['started'], Path(rj).parent, d)
     return {s: (p, d) for s, (_, p, d) in best.items()}

@@ -75,12 +75,14 @@ def rerun_walls(store:Path, since:str) -> dict:
     rows = con.execute("select paper, duration, started, run_dir from runs where status='ok' and started >= ? order by started", (since,)).fetchall(); con.close()
     return {paper: dur for paper, dur, _, run_dir in rows if dur and not _warm(run_dir)}
 
-def _warm(run_dir) -> bool:
-    "A run that computed nothing and read from the cache (its cost line): a warm re-run, not a cold cost."
-    try: disc = (json.loads((Path(run_dir)/'results.json').read_text()).get('notes') or {}).get('discussion') or ''
-    except (OSError, ValueError, TypeError): return False
-    made, _, hit, _ = cache_use(disc)
+def warm_run(d:dict) -> bool:
+    "A run (its results.json content) that computed nothing and read from the cache, by its cost line: a warm re-run, not a cold cost."
+    made, _, hit, _ = cache_use((d.get('notes') or {}).get('discussion') or '')
     return bool(hit) and not made
+
+def _warm(run_dir) -> bool:
+    try: return warm_run(json.loads((Path(run_dir)/'results.json').read_text()))
+    except (OSError, ValueError, TypeError): return False
 
 def rerun_walls_all(pairs:list) -> dict:
     "`rerun_walls` over several (store, since) pairs; a later pair wins for a notebook in several."
