@@ -38,6 +38,12 @@ apt:
 venv: $(STAMPS)/venv
 $(STAMPS)/venv: settings.ini setup.py
 	@mkdir -p $(STAMPS)
+	@# The venv takes about 6.5 GiB (torch 2.14.1's CUDA build is 5.6 GB) and pip unpacks its wheels beside it: with less
+	@# room than that, say so before installing (pip's own 'No space left on device' comes late and names nothing).
+	@free=$$(df -Pk . | awk 'NR==2 {print int($$4/1048576)}'); need=$${KDREPRO_VENV_FREE_GB:-10}; \
+	if [ -x $(PY) ] && $(PY) -c 'import torch' 2>/dev/null; then need=$$((need / 4)); fi; \
+	if [ "$$free" -lt "$$need" ]; then \
+	  echo "!!! only $$free GiB free on $$(df -P . | awk 'NR==2 {print $$6}'); building the venv needs about $$need GiB (torch's CUDA wheel): free some space (old clones, caches) and run make again"; exit 1; fi
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
