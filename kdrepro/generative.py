@@ -12,9 +12,9 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['T_MIN', 'Mixture2D', 'alpha_bar', 'add_noise', 'time_embedding', 'ScoreMLP', 'ScoreCNN', 'denoising_loss',
-           'train_denoiser', 'ddim_sample', 'mmd', 'mode_coverage', 'on_mode_mass', 'mode_tv', 'mixture_metrics',
-           'digit_images', 'FeatureNet', 'feature_classifier', 'frechet_distance', 'precision_recall',
-           'label_histogram']
+           'train_denoiser', 'ddim_sample', 'train_seeded', 'mmd', 'mode_coverage', 'on_mode_mass', 'mode_tv',
+           'mixture_metrics', 'digit_images', 'FeatureNet', 'feature_classifier', 'frechet_distance',
+           'precision_recall', 'label_histogram']
 
 # %% ../nbs/21_generative.ipynb #7ea2fc9b
 class Mixture2D:
@@ -157,6 +157,18 @@ def ddim_sample(model:nn.Module, shape:tuple, steps:int=50, eta:float=0.0, seed:
         sigma = eta*((1 - ab_s)/(1 - ab_t)).sqrt()*(1 - ab_t/ab_s).clamp_min(0).sqrt()
         x = ab_s.sqrt()*x0 + (1 - ab_s - sigma**2).clamp_min(0).sqrt()*eps + (sigma*torch.randn(x.shape, generator=g) if eta > 0 else 0)
     return x, nfe
+
+# %% ../nbs/21_generative.ipynb #gs000002
+from .weights import flat_state
+
+def train_seeded(build, train, seed:int=0) -> dict:
+    "Build a network with `build()` and train it with `train(net)` (which returns its loss curve) inside `torch.random.fork_rng`, seeded with `seed`, the caller's generator state kept; the result for `experiment.cached_call`: the weights (`flat_state`) and the curve as `'curve'`."
+    if isinstance(build, nn.Module): raise TypeError("build must make a new network (a function or class), got a network: its weights were drawn before the seed")
+    if not callable(build) or not callable(train): raise TypeError(f"build and train must be callables, got {type(build).__name__} and {type(train).__name__}")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed); net = build()
+        curve = train(net)
+    return flat_state(net) | {'curve': torch.as_tensor(curve)}
 
 # %% ../nbs/21_generative.ipynb #223356f5
 def mmd(x:torch.Tensor, y:torch.Tensor, bandwidths=(0.1, 0.3, 1.0, 3.0)) -> float:
