@@ -168,3 +168,43 @@ def test_sigterm_to_the_client_records_its_runs_as_interrupted(fresh_env, tmp_pa
     rid = runs[runs.status == 'interrupted'].run_id.iloc[0]
     assert json.loads((reports()/'fx_slow'/'runs'/rid/'results.json').read_text())['status'] == 'interrupted'
     assert snapshot('fx_slow') == snap
+
+def _kernels_of(tmp:Path) -> list:
+    "Pids of live processes whose environment names a run folder under `tmp` (the notebook kernels the workers started)."
+    pids = []
+    for d in Path('/proc').iterdir():
+        if not d.name.isdigit(): continue
+        try: env = (d/'environ').read_bytes()
+        except OSError: continue
+        if f'KDREPRO_RUN_DIR={tmp}'.encode() in env and (d/'stat').read_text().split(') ')[1][0] != 'Z': pids.append(int(d.name))
+    return pids
+
+def test_ctrl_c_stops_the_dask_runs_and_their_kernels(fresh_env, tmp_path):
+    """Ctrl-C in a terminal signals the whole process group: the client, the LocalCluster's nannies and workers and the
+    notebook kernels. The command ends promptly with 130, no worker starts a queued notebook, every run is recorded as
+    interrupted (none promoted), and no kernel is left running."""
+    wtmp = tmp_path/'workers'; wtmp.mkdir()
+    p = cli_proc('sweep', 'fx_slow', '-g', 'steps', '400,401,402,403', '--scale', 'smoke', '--no-report', '--executor', 'dask',
+                 '--jobs', '2', env={'TMPDIR': str(wtmp)})
+    try:
+        t = time.time()
+        while len({d.name.split('-w')[1].split('-')[0] for d in wtmp.glob('kdrepro-fx_slow-w*') if (d/'run'/'started').exists()}) < 2:
+            assert time.time() - t < 180 and p.poll() is None, 'two runs never started'
+            time.sleep(0.3)
+        assert len(_kernels_of(wtmp)) >= 2
+        seen = {d.name for d in wtmp.glob('kdrepro-fx_slow-w*')}
+        os.killpg(p.pid, signal.SIGINT)
+        t = time.time()
+        while p.poll() is None:                      # every worker folder made until the command ends (a kernel takes seconds to start)
+            assert time.time() - t < 60, 'the command did not end within 60 s of Ctrl-C'
+            seen |= {d.name for d in wtmp.glob('kdrepro-fx_slow-w*')}; time.sleep(0.1)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None: os.killpg(p.pid, signal.SIGKILL); p.communicate(timeout=30)
+    assert p.returncode == 130, (out, err)
+    runs = store().runs()
+    assert len(runs) == 4 and set(runs.status) == {'interrupted'}, runs.status.tolist()
+    assert len(seen) == 2, sorted(seen)                                      # no worker took a queued point after Ctrl-C
+    t = time.time()
+    while _kernels_of(wtmp) and time.time() - t < 30: time.sleep(0.5)
+    assert _kernels_of(wtmp) == [], 'a notebook kernel outlived the command'
