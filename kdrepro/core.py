@@ -14,7 +14,8 @@ import torch
 __all__ = ['SCALES', 'CACHE_LOG', 'set_seed', 'get_device', 'set_threads', 'in_test', 'resolve_scale', 'ParamError', 'check_spec',
            'coerce_param', 'describe_param', 'resolve_params', 'params_from', 'canonical_json', 'content_hash',
            'project_root', 'reports_dir', 'cache_dir', 'file_sha256', 'cache_paths', 'cache_read', 'cache_write',
-           'build_lock', 'cached_entry', 'git_state', 'package_versions', 'fingerprint', 'pid_alive']
+           'build_lock', 'rng_scope', 'key_seed', 'cached_entry', 'git_state', 'package_versions', 'fingerprint',
+           'pid_alive']
 
 # %% ../nbs/00_core.ipynb #b0f644d5
 def set_seed(seed:int, deterministic:bool=True) -> torch.Generator:
@@ -258,25 +259,47 @@ def _valid_entry(kind, spec, version, accept) -> tuple:
         except Exception as e: why = f'unexpected content: {type(e).__name__}: {e}'
     return obj, meta, why
 
+@contextlib.contextmanager
+def rng_scope(seed:int|None=None):
+    """Run a block without touching the caller's random state: the states of `random`, NumPy and torch (CPU, and CUDA
+    where present) are saved, seeded with `seed` when it is given, and restored when the block ends, however it ends."""
+    py, npst, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        if seed is not None: set_seed(seed, deterministic=False)
+        yield
+    finally:
+        random.setstate(py); np.random.set_state(npst); torch.set_rng_state(cpu)
+        if cuda is not None: torch.cuda.set_rng_state_all(cuda)
+
+def key_seed(key:str) -> int:
+    "The seed a cache entry's build runs under: the first 60 bits of its key (a hex content hash)."
+    return int(key[:15], 16)
+
 def cached_entry(kind:str, spec, build, name:str='', version:int=0, accept=None) -> tuple:
     """`(obj, meta)` for `spec` under `cache_dir()/kind`: the stored object when a valid entry exists and `accept(obj)`
     (if given) neither returns False nor raises; else `build() -> (obj, extra sidecar fields)`, stored with `cache_write`.
     A corrupt, mismatched or rejected entry is rebuilt with a warning naming the file and the reason. A build holds
     `build_lock`, so another process asking for the same entry meanwhile waits and reads it instead of building it again.
     `meta` is the sidecar plus `key` (the content hash) and `cached` (True when read from disk). Every call is recorded in
-    `CACHE_LOG`, so that a run can say which of its results were computed and which were read from the cache."""
+    `CACHE_LOG`, so that a run can say which of its results were computed and which were read from the cache.
+    Random state: a build runs seeded from the entry's key (`key_seed`), so what it draws depends on the spec alone, never
+    on what ran before it; and every call, hit or build, leaves the caller's random state as it found it (`rng_scope`),
+    so a run draws the same numbers after it whether its entries were computed or read."""
     key, pt, _ = cache_paths(kind, spec, version)
-    obj, meta, why = _valid_entry(kind, spec, version, accept)
-    if why is None: return obj, _log_cache(kind, name, {**meta, 'key': key, 'cached': True})
-    with build_lock(kind, key):
-        obj, meta, why = _valid_entry(kind, spec, version, accept)     # another process may have built it while this one waited
+    with rng_scope():                  # a hit and a build leave the caller's random state as they found it
+        obj, meta, why = _valid_entry(kind, spec, version, accept)
         if why is None: return obj, _log_cache(kind, name, {**meta, 'key': key, 'cached': True})
-        if why != 'missing': warnings.warn(f"corrupt cache file {pt} for {name or kind} ({why}); rebuilding it")
-        t0 = time.perf_counter()
-        obj, extra = build()
-        extra = {'name': name, **(extra or {})}
-        if not isinstance(extra.get('train_seconds', extra.get('seconds')), (int, float)): extra['seconds'] = time.perf_counter() - t0   # the cost line counts it
-        return obj, _log_cache(kind, name, {**cache_write(kind, spec, obj, version, extra), 'key': key, 'cached': False})
+        with build_lock(kind, key):
+            obj, meta, why = _valid_entry(kind, spec, version, accept)     # another process may have built it while this one waited
+            if why is None: return obj, _log_cache(kind, name, {**meta, 'key': key, 'cached': True})
+            if why != 'missing': warnings.warn(f"corrupt cache file {pt} for {name or kind} ({why}); rebuilding it")
+            t0 = time.perf_counter()
+            set_seed(key_seed(key), deterministic=False)               # the content depends on the key alone
+            obj, extra = build()
+            extra = {'name': name, **(extra or {})}
+            if not isinstance(extra.get('train_seconds', extra.get('seconds')), (int, float)): extra['seconds'] = time.perf_counter() - t0   # the cost line counts it
+            return obj, _log_cache(kind, name, {**cache_write(kind, spec, obj, version, extra), 'key': key, 'cached': False})
 
 # %% ../nbs/00_core.ipynb #28e393b0
 _PKGS = ('torch', 'torchvision', 'timm', 'transformers', 'numpy', 'papermill', 'nbdev', 'kdrepro')

@@ -10,7 +10,7 @@ import numpy as np, pandas as pd
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import CACHE_LOG, params_from, set_threads, get_device, set_seed, content_hash, canonical_json
+from .core import CACHE_LOG, params_from, set_threads, get_device, set_seed, rng_scope, content_hash, canonical_json
 from .results import Run, VERDICTS, Rule, Claim
 from .train import fit, cached_model, cached_tensors
 from .report import write_run_report, markdown_table, claims_table
@@ -156,21 +156,25 @@ def cached_fit(build, data, seed:int, *, batch_size:int=64, shuffle:bool=True, v
     """Train `build()` (built under `seed`) with `train.fit` on `data`, or load the trained weights from the cache. The key is
     made from this very call (see `fit_key`), so no key is typed apart from the call it describes. With `val`, the history
     has the per-epoch validation accuracy (`val_acc`): the curve the training-budget check reads. Returns `(model, meta)`
-    with `meta['history']` (a DataFrame), `meta['cached']` and `meta['key']`."""
-    model, key = fit_key(build, data, seed, batch_size, shuffle, val, **fit_kw)
+    with `meta['history']` (a DataFrame), `meta['cached']` and `meta['key']`. The caller's random state is left as it was
+    (`core.rng_scope`), whether the weights were trained or read."""
     def build_again(): set_seed(seed); return build()
     def train(m):
         h = fit(m, data.loader(batch_size, shuffle=shuffle, seed=seed), device=device, progress=False, desc=name,
                 val_dl=None if val is None else val.loader(512), **fit_kw)
         return {'history': h.to_dict('records')}
-    m, meta = cached_model(key, build_again, train, name=name)
+    with rng_scope():
+        model, key = fit_key(build, data, seed, batch_size, shuffle, val, **fit_kw)
+        m, meta = cached_model(key, build_again, train, name=name)
     meta['history'] = pd.DataFrame((meta.get('info') or {}).get('history') or [])
     return m, meta
 
 def cached_call(fn, *, name:str|None=None, **kwargs) -> tuple:
     """`fn(**kwargs)` (a dict of tensors: logits, features, a state dict), or its cached result. The key is the function
-    (module, name and source) and the content of every argument (`arg_key`); arguments it cannot key raise a TypeError."""
-    key = {'fn': arg_key(fn, 'fn'), 'kwargs': arg_key(kwargs, 'kwargs'), 'recipe': 'experiment.cached_call/1'}
+    (module, name and source) and the content of every argument (`arg_key`); arguments it cannot key raise a TypeError.
+    `fn` runs seeded from the key and the caller's random state is kept (`core.cached_entry`): its result depends on its
+    arguments alone. (Recipe 2: entries of recipe 1 ran on whatever state the caller left, and are not reused.)"""
+    key = {'fn': arg_key(fn, 'fn'), 'kwargs': arg_key(kwargs, 'kwargs'), 'recipe': 'experiment.cached_call/2'}
     return cached_tensors(key, lambda: fn(**kwargs), name=name or getattr(fn, '__qualname__', 'call'))
 
 # %% ../nbs/14_experiment.ipynb #eb9f8146
