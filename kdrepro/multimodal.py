@@ -17,11 +17,11 @@ from .train import Distiller, to_device
 from .evaluate import accuracy
 
 # %% auto #0
-__all__ = ['MODALITY_SHAPES', 'DERIVED', 'FUSIONS', 'lowres', 'edges', 'paired_digits', 'data_shapes', 'voice_split',
-           'ModalityEncoder', 'MultimodalNet', 'combinations', 'combo_name', 'present_mask', 'random_present',
-           'drop_inputs', 'feature_mask', 'shuffle_modality', 'label_unique_batches', 'ModalityDropout',
-           'predict_present', 'evaluate_combinations', 'class_prompts', 'text_embeddings', 'zero_shot_logits',
-           'zero_shot_accuracy', 'retrieval_at_k', 'DIGIT_WORDS']
+__all__ = ['MODALITY_SHAPES', 'DERIVED', 'AV_DIGITS_DATA', 'FUSIONS', 'lowres', 'edges', 'paired_digits', 'data_shapes',
+           'voice_split', 'av_digits_splits', 'ModalityEncoder', 'MultimodalNet', 'combinations', 'combo_name',
+           'present_mask', 'random_present', 'drop_inputs', 'feature_mask', 'shuffle_modality', 'label_unique_batches',
+           'ModalityDropout', 'predict_present', 'evaluate_combinations', 'class_prompts', 'text_embeddings',
+           'zero_shot_logits', 'zero_shot_accuracy', 'retrieval_at_k', 'DIGIT_WORDS']
 
 # %% ../nbs/13_multimodal.ipynb #ac4a6e47
 MODALITY_SHAPES = {'image': (1, 28, 28), 'audio': (1, 40, 98), 'lowres': (1, 7, 7), 'edges': (1, 28, 28)}
@@ -102,6 +102,21 @@ def voice_split(data, n_val_voices:int|None=None, frac:float|None=None, seed:int
     tr, va = data.subset(np.flatnonzero(~is_val)), data.subset(np.flatnonzero(is_val))
     tr.split, va.split = f'{data.split}-fit', f'{data.split}-val'
     return tr, va
+
+# %% ../nbs/13_multimodal.ipynb #b5d1e0a2
+AV_DIGITS_DATA = ('AV-digits: MNIST-5k images (real) paired by label with spoken digits; train and test audio SYNTHESIZED '
+                  '(espeak-ng/flite, test voices held out; validation = held-out training voices); the real-voice split pairs 1000 '
+                  'MNIST test images with 10 real recordings')
+
+def av_digits_splits(n_train:int, n_test:int, n_real:int|None=None, *, val_voices:int|None=None, val_frac:float|None=None,
+                     modalities=('image', 'audio'), audio_pool:int=1, noise:dict|None=None, seed:int=0) -> tuple:
+    """`(train, val, test, real)` of AV-digits: `n_train` training pairs split by whole voices into training and validation
+    (`voice_split` with `val_voices` or `val_frac`), `n_test` test pairs of held-out voices and `n_real` real-voice pairs
+    (None: all 1000), every split made by `paired_digits` with the same `modalities`, `audio_pool`, `noise` and `seed`."""
+    kw = dict(seed=seed, modalities=modalities, noise=noise, audio_pool=audio_pool)
+    train, val = voice_split(paired_digits('train', n_train, **kw), n_val_voices=val_voices, frac=val_frac, seed=seed)
+    return train, val, paired_digits('test', n_test, **kw), paired_digits('real', n_real, **kw)
+
 
 # %% ../nbs/13_multimodal.ipynb #61d38668
 class ModalityEncoder(nn.Module):

@@ -13,7 +13,7 @@ from ..core import set_seed, get_device
 from ..models import FeatureTap, count_params
 from ..train import Distiller, fit, to_device
 from ..experiment import cached_fit
-from ..multimodal import MultimodalNet, paired_digits, data_shapes, voice_split
+from ..multimodal import MultimodalNet, paired_digits, data_shapes, voice_split, av_digits_splits, AV_DIGITS_DATA
 
 # %% auto #0
 __all__ = ['ELEMENTS', 'METHODS', 'RATES', 'element_mask', 'rmfm', 'CIDerNet', 'masked_smooth_l1', 'mssd_losses', 'MSSD',

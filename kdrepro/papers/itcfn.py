@@ -13,7 +13,7 @@ from ..core import set_seed, get_device
 from ..models import count_params
 from ..train import Distiller
 from ..experiment import cached_fit
-from ..multimodal import (paired_digits, ModalityEncoder, MODALITY_SHAPES, present_mask, drop_inputs,
+from ..multimodal import (paired_digits, av_digits_splits, ModalityEncoder, MODALITY_SHAPES, present_mask, drop_inputs,
                                 evaluate_combinations, combo_name)
 
 # %% auto #0

@@ -14,7 +14,7 @@ from ..models import count_params, SmallCNN
 from ..train import Distiller, fit
 from ..experiment import cached_fit, cached_call
 from ..evaluate import accuracy as top1
-from ..multimodal import (paired_digits, MultimodalNet, combinations, combo_name, present_mask, predict_present,
+from ..multimodal import (paired_digits, av_digits_splits, AV_DIGITS_DATA, MultimodalNet, combinations, combo_name, present_mask, predict_present,
                                 MODALITY_SHAPES, data_shapes, voice_split)
 
 # %% auto #0

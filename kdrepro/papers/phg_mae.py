@@ -14,7 +14,7 @@ from ..models import count_params
 from ..train import Distiller, KD, to_device
 from ..experiment import cached_fit
 from ..selfsup import accuracy    # top-1 accuracy of logits or probabilities
-from ..multimodal import paired_digits, MultimodalNet, random_present, data_shapes
+from ..multimodal import paired_digits, MultimodalNet, random_present, data_shapes, av_digits_splits
 
 # %% auto #0
 __all__ = ['MODALITIES', 'STUDENT_MODALITIES', 'PHGMAE', 'masked_reconstruction', 'PHGMAETrainer', 'sample_masks',
