@@ -175,14 +175,16 @@ def semi_splits(n_labeled:int, n_unlabeled:int, n_val:int, data_seed:int=0, full
 
 def train_teacher(width:int, n:int, epochs:int, lr:float=0.05, batch_size:int=64, seed:int=0, device=None, data=None) -> tuple:
     """The Fashion-MNIST SmallCNN teacher of `width` trained through `cached_fit`: `(model, meta)`; on `data` if given
-    (the held-out `teacher_split`), else on `n` training images (all for n >= 60000, the suite's shared teacher)."""
+    (the held-out `teacher_split`), else on `n` training images (all for n >= 60000, the suite's shared teacher). `seed` sets
+    its initialization and batch order (the experiment trains one per student seed)."""
     if data is None: data = load('fashion_mnist', 'train', n=None if n >= 60000 else n, seed=0)
-    return cached_fit(lambda: SmallCNN(width=width), data, seed, batch_size=batch_size, name=f'fashion_mnist teacher w{width}',
+    return cached_fit(lambda: SmallCNN(width=width), data, seed, batch_size=batch_size, name=f'fashion_mnist teacher w{width} seed={seed}',
                       device=device, epochs=epochs, lr=lr)
 
-def cached_teacher_logits(teacher, data, device=None) -> torch.Tensor:
-    "The teacher's logits on `data` (index order), cached by the teacher's weights and the data (`cached_call`)."
-    out, _ = cached_call(teacher_outputs, name='teacher logits', teacher=teacher, data=data, features=[], device=device)
+def cached_teacher_logits(teacher, data, device=None, seed:int|None=None) -> torch.Tensor:
+    "The teacher's logits on `data` (index order), cached by the teacher's weights and the data (`cached_call`); `seed` (the teacher's) only names the entry."
+    out, _ = cached_call(teacher_outputs, name='teacher logits' + ('' if seed is None else f' seed={seed}'), teacher=teacher, data=data,
+                         features=[], device=device)
     return out['logits']
 
 

@@ -77,10 +77,11 @@ def domain_data(name:str, n:int, seed:int=0) -> TensorData:
 
 # %% ../../nbs/papers/44_distill_nearest.ipynb #686b5cac
 def train_source(name:str, width:int, n:int, epochs:int, lr:float=0.05, batch_size:int=64, seed:int=0, device=None) -> tuple:
-    "The SmallCNN source of domain `name`, trained on `n` images of it through `cached_fit` (from the cache when it exists): `(model, meta)`."
+    """The SmallCNN source of domain `name`, trained on `n` images of it through `cached_fit` (from the cache when it exists): `(model, meta)`.
+    `seed` sets its initialization and batch order (the experiment trains one zoo per student seed; the images are the same)."""
     data = domain_data(name, n, seed=0)
     return cached_fit(lambda: SmallCNN(n_classes=len(data.classes), width=width), data, seed, batch_size=batch_size,
-                      name=f'distill_nearest source {name} w{width}', device=device, epochs=epochs, lr=lr)
+                      name=f'distill_nearest source {name} w{width} seed={seed}', device=device, epochs=epochs, lr=lr)
 
 @torch.no_grad()
 def embed(model:nn.Module, x:torch.Tensor, batch_size:int=1000, device=None) -> torch.Tensor:

@@ -32,14 +32,17 @@ def teacher_features(methods) -> list:
 
 def train_teacher(width:int, n:int, epochs:int, lr:float=0.05, batch_size:int=64, seed:int=0, device=None):
     """The SmallCNN teacher of `width` trained on `n` Fashion-MNIST training images (all of them for n >= 60000), through
-    `cached_fit`: `(model, meta)`. Any paper making the same `cached_fit` call shares this cache entry."""
+    `cached_fit`: `(model, meta)`. `seed` sets its initialization and batch order (the experiment trains one per student seed;
+    the images are the same for every seed). Any paper making the same `cached_fit` call shares this cache entry."""
     data = load('fashion_mnist', 'train', n=None if n >= 60000 else n, seed=0)
-    return cached_fit(lambda: SmallCNN(width=width), data, seed, batch_size=batch_size, name=f'fashion_mnist teacher w{width}',
+    return cached_fit(lambda: SmallCNN(width=width), data, seed, batch_size=batch_size, name=f'fashion_mnist teacher w{width} seed={seed}',
                       device=device, epochs=epochs, lr=lr)
 
-def cached_teacher_outputs(teacher, data, features=(), device=None) -> tuple:
-    "Teacher logits and `features` over `data` (index order), cached by the teacher's weights and the data: `(outputs, meta)`."
-    return cached_call(teacher_outputs, name='kd_baselines teacher outputs', teacher=teacher, data=data, features=list(features), device=device)
+def cached_teacher_outputs(teacher, data, features=(), device=None, seed:int|None=None) -> tuple:
+    """Teacher logits and `features` over `data` (index order), cached by the teacher's weights and the data: `(outputs, meta)`.
+    `seed` (the teacher's) only names the cache entry."""
+    return cached_call(teacher_outputs, name='kd_baselines teacher outputs' + ('' if seed is None else f' seed={seed}'),
+                       teacher=teacher, data=data, features=list(features), device=device)
 
 def teacher_channels(cache, teacher):
     "Channels of the teacher's `stage2` (what the FitNet regressor maps onto)."
