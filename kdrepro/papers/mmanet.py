@@ -189,9 +189,9 @@ def make_net(modalities, width:int=8, dim:int=64) -> MultimodalNet:
 
 def train_teacher(train_data, modalities, width:int=8, dim:int=64, epochs:int=6, lr:float=0.05, batch_size:int=64,
                   seed:int=0, val=None, device=None) -> tuple:
-    "The full-modality teacher (trained on complete inputs only, SGD with the `fit` defaults), cached: (model, meta)."
+    "The full-modality teacher (trained on complete inputs only, SGD with the `fit` defaults), initialised and batched by `seed`, cached: (model, meta)."
     return cached_fit(lambda: make_net(modalities, width, dim), train_data, seed, batch_size=batch_size, val=val,
-                      name=f'mmanet teacher {"+".join(modalities)} w{width}', device=device, epochs=epochs, lr=lr)
+                      name=f'mmanet teacher {"+".join(modalities)} w{width} seed={seed}', device=device, epochs=epochs, lr=lr)
 
 @torch.no_grad()
 def teacher_fused_outputs(teacher:MultimodalNet, data, batch_size:int=256, device=None) -> dict:
@@ -203,9 +203,9 @@ def teacher_fused_outputs(teacher:MultimodalNet, data, batch_size:int=256, devic
         f = teacher.features(to_device(xb, device)); feats.append(f.cpu()); logits.append(teacher.fc(f).cpu())
     return {'feat': torch.cat(feats), 'logits': torch.cat(logits)}
 
-def cached_teacher_outputs(teacher, data, device=None) -> tuple:
-    "`teacher_fused_outputs`, cached by the teacher's weights and the data (`cached_call`): (outputs, meta)."
-    return cached_call(teacher_fused_outputs, name='mmanet teacher outputs', teacher=teacher, data=data, device=device)
+def cached_teacher_outputs(teacher, data, device=None, seed:int|None=None) -> tuple:
+    "`teacher_fused_outputs`, cached by the teacher's weights and the data (`cached_call`): (outputs, meta). `seed` (the teacher's) only names the entry."
+    return cached_call(teacher_fused_outputs, name='mmanet teacher outputs' + ('' if seed is None else f' seed={seed}'), teacher=teacher, data=data, device=device)
 
 def student_run(method:str, seed:int, train_data, val_data, tests:dict, teacher_cache:dict|None, width:int=8, dim:int=64,
                 epochs:int=6, lr:float=0.1, batch_size:int=64, p_missing:float=0.5, kd_weight:float=1.92, mar_weight:float=0.5,

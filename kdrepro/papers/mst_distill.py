@@ -231,12 +231,12 @@ ADAM = dict(opt='adam', wd=0.0, schedule=None)     # the official optimiser: Ada
 
 def train_alone(kind:str, student_modality:str, data, epochs:int, lr:float, batch_size:int=64, seed:int=0, dim:int=64, width:int=8,
                 val=None, device=None) -> tuple:
-    "A teacher (`kind` 'T' or 'A') trained alone with CE on `data` (cached): `(model, meta)`."
+    "A teacher (`kind` 'T' or 'A') trained alone with CE on `data` (cached), initialised and batched by `seed`: `(model, meta)`."
     if kind not in ('T', 'A'): raise ValueError(f"kind must be 'T' or 'A', got {kind!r}")
     mods = list(MODALITIES) if kind == 'T' else [other_modality(student_modality)]
     shapes = data_shapes(data)
     return cached_fit(lambda: MultimodalNet(mods, dim=dim, width=width, shapes=shapes), data, seed, batch_size=batch_size, val=val,
-                      name=f'mst_distill teacher {kind} ({"+".join(mods)})', device=device, epochs=epochs, lr=lr, **ADAM)
+                      name=f'mst_distill teacher {kind} ({"+".join(mods)}) seed={seed}', device=device, epochs=epochs, lr=lr, **ADAM)
 
 def accuracies(model:nn.Module, tests:dict, device=None) -> dict:
     "Accuracy of `model` (or a Distiller's student) on each named test set: `{'acc': ..., 'acc_real': ...}`."

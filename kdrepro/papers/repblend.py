@@ -154,12 +154,12 @@ def train_heads(dims:tuple, fi, ft, seed:int, lr_img:float, lr_txt:float, epochs
     if val is not None: out['val_curve'] = torch.tensor(curve)
     return out
 
-def expert_trajectories(dims:tuple, fi, ft, n_experts:int, epochs:int, lr:float, batch_size:int, scale:float, val=None) -> dict:
-    """`n_experts` experts (seeds 0..n-1) trained on all the real pairs with plain SGD at a constant learning rate `lr` (the
+def expert_trajectories(dims:tuple, fi, ft, n_experts:int, epochs:int, lr:float, batch_size:int, scale:float, val=None, base_seed:int=0) -> dict:
+    """`n_experts` experts (seeds `base_seed` + 0..n-1) trained on all the real pairs with plain SGD at a constant learning rate `lr` (the
     official buffer: no momentum, no weight decay): 'img' [n, epochs+1, P_img], 'txt' [n, epochs+1, P_txt], and the validation
     curve of expert 0 ('val_curve') when `val` is given."""
     runs = [train_heads(dims, fi, ft, s, lr, lr, epochs, batch_size, scale, momentum=0.0, weight_decay=0.0, decay=False,
-                        record=True, val=val if s == 0 else None) for s in range(n_experts)]
+                        record=True, val=val if s == base_seed else None) for s in range(base_seed, base_seed + n_experts)]
     out = {'img': torch.stack([r['traj_img'] for r in runs]), 'txt': torch.stack([r['traj_txt'] for r in runs])}
     if val is not None: out['val_curve'] = runs[0]['val_curve']
     return out
