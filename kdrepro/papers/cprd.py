@@ -123,12 +123,12 @@ def cross_teacher(views:list, cands:list, score_views:list, score_cands:list, st
             out[f'scores{k}'] = torch.cat(rows)
     return out
 
-def teacher_scores(D:dict, steps:int, lr:float, batch_size:int, train_layers:int) -> tuple:
-    """The cross-encoder teacher of `scene_setup`'s data (trained on the training lists, seed 0) through `cached_call`:
-    its logits on the training and the validation candidate lists, and the cache meta."""
-    out, meta = cached_call(cross_teacher, name='cprd cross-encoder teacher', views=D['train_views'], cands=D['train_cands'],
+def teacher_scores(D:dict, steps:int, lr:float, batch_size:int, train_layers:int, seed:int=0) -> tuple:
+    """The cross-encoder teacher of `scene_setup`'s data (trained on the training lists with `seed`: its initialisation and its
+    batches) through `cached_call`: its logits on the training and the validation candidate lists, and the cache meta."""
+    out, meta = cached_call(cross_teacher, name=f'cprd cross-encoder teacher seed={seed}', views=D['train_views'], cands=D['train_cands'],
                             score_views=[D['train_views'], D['val_views']], score_cands=[D['train_cands'], D['val_cands']],
-                            steps=steps, lr=lr, batch_size=batch_size, train_layers=train_layers, seed=0, code=code_version('kdrepro.retrieval'))
+                            steps=steps, lr=lr, batch_size=batch_size, train_layers=train_layers, seed=seed, code=code_version('kdrepro.retrieval'))
     return out['scores0'], out['scores1'], meta
 
 # %% ../../nbs/papers/03_cprd.ipynb #cp030019
@@ -364,12 +364,12 @@ def image_cross_teacher(images:torch.Tensor, cands:list, score_images:list, scor
             out[f'scores{k}'] = torch.cat([ce(im[s:s + 32], ce.tokenize([c for cl in cs[s:s + 32] for c in cl])).view(-1, C) for s in range(0, len(im), 32)])
     return out
 
-def image_teacher_scores(D:dict, steps:int, lr:float, batch_size:int, train_layers:int, img_lr:float=1e-3) -> tuple:
-    """`teacher_scores` for `real_setup`'s data: the image-text cross-encoder (trained on the training lists, seed 0) through
-    `cached_call`; its logits on the training and the validation candidate lists, and the cache meta."""
-    out, meta = cached_call(image_cross_teacher, name='cprd image-text cross-encoder teacher', images=D['train'].x, cands=D['train_cands'],
+def image_teacher_scores(D:dict, steps:int, lr:float, batch_size:int, train_layers:int, img_lr:float=1e-3, seed:int=0) -> tuple:
+    """`teacher_scores` for `real_setup`'s data: the image-text cross-encoder (trained on the training lists with `seed`: its
+    initialisation and its batches) through `cached_call`; its logits on the training and the validation candidate lists, and the cache meta."""
+    out, meta = cached_call(image_cross_teacher, name=f'cprd image-text cross-encoder teacher seed={seed}', images=D['train'].x, cands=D['train_cands'],
                             score_images=[D['train'].x, D['val'].x], score_cands=[D['train_cands'], D['val_cands']], steps=steps, lr=lr,
-                            batch_size=batch_size, train_layers=train_layers, img_lr=img_lr, seed=0,
+                            batch_size=batch_size, train_layers=train_layers, img_lr=img_lr, seed=seed,
                             code=code_version('kdrepro.models', 'kdrepro.retrieval', 'kdrepro.papers.cprd'))
     return out['scores0'], out['scores1'], meta
 
@@ -382,12 +382,13 @@ def prepare_data(P:dict) -> tuple:
     D = real_setup(P['data_root'], P['data_fmt'], n_tr, n_val, P['n_test'], P['k_hard'], P['k_rand'], size=P['img_size'])
     return (D,) + tuple(len(D[k].ids) for k in ('train', 'val', 'test'))
 
-def prepare_teacher(D:dict, P:dict) -> tuple:
-    """The teacher of `prepare_data`'s set-up: the text-view cross-encoder (`teacher_scores`) or, with `data_root`, the
-    image-text one (`image_teacher_scores`), cached. Returns `(t_train, t_val, meta, seconds)`: its scores on the training
-    and validation candidate lists, the cache meta and the wall time of this call."""
+def prepare_teacher(D:dict, P:dict, seed:int=0) -> tuple:
+    """The teacher of `prepare_data`'s set-up trained with `seed` (one per student seed): the text-view cross-encoder
+    (`teacher_scores`) or, with `data_root`, the image-text one (`image_teacher_scores`), cached. Returns
+    `(t_train, t_val, meta, seconds)`: its scores on the training and validation candidate lists, the cache meta and the
+    wall time of this call."""
     t0 = time.time()
-    if P['data_root']: out = image_teacher_scores(D, P['t_steps'], P['t_lr'], P['t_batch'], max(1, P['t_layers']), P['t_img_lr'])
-    else: out = teacher_scores(D, P['t_steps'], P['t_lr'], P['t_batch'], P['t_layers'])
+    if P['data_root']: out = image_teacher_scores(D, P['t_steps'], P['t_lr'], P['t_batch'], max(1, P['t_layers']), P['t_img_lr'], seed=seed)
+    else: out = teacher_scores(D, P['t_steps'], P['t_lr'], P['t_batch'], P['t_layers'], seed=seed)
     return out + (time.time() - t0,)
 
