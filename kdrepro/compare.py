@@ -16,7 +16,7 @@ from . import catalog
 # %% auto #0
 __all__ = ['VERDICT_MARK', 'CLAIM_HEAD', 'HEAD', 'CSS', 'is_reference', 'headline_candidate', 'headline_metric', 'run_history',
            'paper_summary', 'report_data', 'claim_cells', 'headline_lines', 'render_markdown', 'render_html',
-           'forest_figure', 'build_report', 'render_readme', 'show_text', 'sweep_report']
+           'forest_figure', 'build_report', 'processor_text', 'render_readme', 'show_text', 'sweep_report']
 
 # %% ../nbs/10_compare.ipynb #05e5ef1d
 def _fmt(mean, std=float('nan'), n=None) -> str:
@@ -377,6 +377,13 @@ def build_report(store:ResultsStore|None=None, reports=None) -> tuple:
     return md, h
 
 # %% ../nbs/10_compare.ipynb #e8aca2fd
+def processor_text(p:dict|None) -> str:
+    "The processor line of a run (`runner.processor`'s dict, written by the runner into results.json); runs made before it was recorded say so."
+    if not isinstance(p, dict) or not p: return 'processor not recorded'
+    flags = p.get('flags')
+    return (f"processor {p.get('model') or 'unknown'} (ATen {p.get('aten') or '?'}"
+            + ('' if flags is None else f"; {' '.join(flags) or 'no vector flags'}") + f"; {p.get('cores')} cores)")
+
 def render_readme(run_dir) -> str:
     "The README.md of a run: paper, run facts, parameters, table, claims with their intervals and labels, and figures, from its folder."
     run_dir = Path(run_dir)
@@ -387,7 +394,7 @@ def render_readme(run_dir) -> str:
     if e.get('arxiv'): L += [f"Paper: [arXiv:{e['arxiv']}]({catalog.arxiv_url(e)})", '']
     L += [f"Run `{r['run_id']}` ({r['status']}), scale **{r.get('scale')}**, {len(r.get('seeds') or [])} seed(s), "
           f"started {r.get('started')}, {_wall(r.get('duration'))}; device {fp.get('device')}, git {str(fp.get('git_commit'))[:10]}"
-          + (' (dirty)' if fp.get('git_dirty') else '') + '.', '',
+          + (' (dirty)' if fp.get('git_dirty') else '') + f"; {processor_text(r.get('processor'))}.", '',
           '| parameter | value |', '|---|---|'] + [f"| {k} | {_cell(json.dumps(v))} |" for k, v in (fp.get('params') or {}).items()] + ['']
     for p in sorted(run_dir.glob('*.md')):
         if p.name != 'README.md': L += [f"## {p.stem}", '', p.read_text().strip(), '']

@@ -19,11 +19,12 @@ from .storage import (_NB_RE, _atomic_text, papers_dir, paper_notebooks, REPORT_
 from .compare import render_readme
 
 # %% auto #0
-__all__ = ['SCALE_CHOICES', 'MAX_VALUE_CHARS', 'MALLOC_ENV', 'SWEEP_ASK', 'NotebookError', 'UsageError', 'find_notebook',
-           'PaperNotebook', 'read_notebook', 'check_constraints', 'broken_constraints', 'plan_params', 'RunResult',
-           'pick_kernel', 'check_kernel', 'malloc_env', 'library_deps', 'source_hash', 'up_to_date', 'execute_paper',
-           'cold_seconds', 'expected_seconds', 'longest_first', 'RunsInterrupted', 'run_papers', 'format_result',
-           'dask_resources', 'run_on_worker', 'land_run', 'local_cluster', 'run_papers_dask', 'expand_grid']
+__all__ = ['SCALE_CHOICES', 'MAX_VALUE_CHARS', 'MALLOC_ENV', 'VECTOR_FLAGS', 'SWEEP_ASK', 'NotebookError', 'UsageError',
+           'find_notebook', 'PaperNotebook', 'read_notebook', 'check_constraints', 'broken_constraints', 'plan_params',
+           'RunResult', 'pick_kernel', 'check_kernel', 'malloc_env', 'library_deps', 'source_hash', 'up_to_date',
+           'execute_paper', 'processor', 'cold_seconds', 'expected_seconds', 'longest_first', 'RunsInterrupted',
+           'run_papers', 'format_result', 'dask_resources', 'run_on_worker', 'land_run', 'local_cluster',
+           'run_papers_dask', 'expand_grid']
 
 # %% ../nbs/07_runner.ipynb #036d15b6
 class NotebookError(ValueError):
@@ -332,6 +333,7 @@ def execute_paper(nb:PaperNotebook, params:dict, reports=None, store=None, kerne
         promoted, note = False, None
         if status == 'ok':                         # what produced this result, so an unchanged re-run can be skipped
             d = json.loads((run_dir/'results.json').read_text()); d['source_hash'] = source_hash(nb, params)
+            d['processor'] = processor()           # which code path rounded these numbers (see `processor`)
             _atomic_text(run_dir/'results.json', json.dumps(d, indent=1, default=str))
             record_run(st, d, run_dir)             # the store's row is what the file says (durations included), as after a rebuild
         if status == 'ok' and promote_ok:
@@ -345,6 +347,26 @@ def execute_paper(nb:PaperNotebook, params:dict, reports=None, store=None, kerne
         elif status == 'ok': note = 'kept in runs/ (not promoted)'
         log.write(f"# {status} after {time.time() - t0:.1f} s" + (f": {error.splitlines()[0]}" if error else '') + (f"; {note}" if note else '') + "\n")
     return RunResult(nb.slug, run_id, status, str(run_dir), error, time.time() - t0, promoted, params, note)
+
+# %% ../nbs/07_runner.ipynb #proc0002
+VECTOR_FLAGS = ('sse4_2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8', 'asimd', 'sve')
+
+def processor(cpuinfo:str|None=None) -> dict:
+    """The processor this process runs on: `model` (from /proc/cpuinfo, else `platform.processor()`), `aten` (the
+    vector code path ATen dispatches to), `flags` (those of `VECTOR_FLAGS` it has), `cores` and `machine`. `cpuinfo` is the
+    text of /proc/cpuinfo, read when None; where it is absent (not Linux) `flags` is None, not a guess."""
+    import platform, torch
+    if cpuinfo is None:
+        try: cpuinfo = Path('/proc/cpuinfo').read_text(errors='replace')
+        except OSError: cpuinfo = ''
+    field_ = lambda name: next((l.split(':', 1)[1].strip() for l in cpuinfo.splitlines()
+                                if l.split(':', 1)[0].strip().lower() == name and ':' in l), None)
+    flags = field_('flags') or field_('features')          # x86 says 'flags', arm64 'Features'
+    try: aten = torch.backends.cpu.get_cpu_capability()
+    except Exception: aten = None
+    return dict(model=field_('model name') or platform.processor() or None, aten=aten,
+                flags=None if flags is None else [f for f in VECTOR_FLAGS if f in flags.split()],
+                cores=os.cpu_count(), machine=platform.machine())
 
 # %% ../nbs/07_runner.ipynb #df48c560
 _FIRST = re.compile(r'were read from the cache \(their first computation took (\d+) s')
@@ -504,7 +526,8 @@ def run_on_worker(nb_name:str, nb_source:bytes, nb_dir:str, params:dict, run_id:
                                for r in ResultsStore(store).metrics(run_id=run_id).itertuples()]
             files = {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in sorted(run_dir.rglob('*')) if p.is_file() and not p.is_symlink()}
             return dict(files=files, status=status, error=error, metrics=metrics,
-                        worker=dict(address=addr, host=socket.gethostname(), pid=os.getpid(), started=t0, ended=time.time()))
+                        worker=dict(address=addr, host=socket.gethostname(), pid=os.getpid(), started=t0, ended=time.time(),
+                                    processor=processor()))
         finally: shutil.rmtree(tmp, ignore_errors=True)
 
 def _write_files(run_dir:Path, files:dict):
@@ -543,6 +566,7 @@ def land_run(nb:PaperNotebook, params:dict, run_id:str, run_dir, st:ResultsStore
     promoted, note = False, None
     if status == 'ok':
         d = json.loads((run_dir/'results.json').read_text()); d['source_hash'] = source_hash(nb, params)
+        d['processor'] = (worker or {}).get('processor')   # the worker's processor, not the client's
         _atomic_text(run_dir/'results.json', json.dumps(d, indent=1, default=str))
         record_run(st, d, run_dir)
         if promote_ok:
