@@ -13,8 +13,8 @@ from .core import content_hash, fingerprint, reports_dir, in_test, canonical_jso
 
 # %% auto #0
 __all__ = ['SCHEMA', 'STATUSES', 'CLAIM_COLUMNS', 'VERDICTS', 'ALPHA', 'ResultsStore', 'default_store_path', 'summarize',
-           'fmt_mean_std', 't_interval', 'seeds_needed', 'decide', 'Claim', 'Rule', 'Beats', 'Within', 'AtLeast',
-           'AtMost', 'check_claim', 'simulate_claims', 'look_schedule', 'look_alpha', 'sequential_procedure',
+           'fmt_mean_std', 't_interval', 'seeds_needed', 'point_seeds', 'decide', 'Claim', 'Rule', 'Beats', 'Within',
+           'AtLeast', 'AtMost', 'check_claim', 'simulate_claims', 'look_schedule', 'look_alpha', 'sequential_procedure',
            'simulate_sequential', 'new_run_id', 'Run']
 
 # %% ../nbs/05_results.ipynb #81ea2e79
@@ -201,23 +201,40 @@ def seeds_needed(effect:float, sd:float, bound:float=0.0, alpha:float=ALPHA, max
     None when the effect sits on the bound or no n up to `max_n` would do."""
     gap = abs(effect - bound)
     if gap == 0 or not math.isfinite(sd): return None
-    if sd == 0: return 2
+    if sd == 0: return point_seeds(alpha)      # equal values: see `decide`
     n = np.arange(2, max_n + 1)
     ok = np.flatnonzero(_t.ppf(1 - alpha/2, n - 1)*sd/np.sqrt(n) < gap)
     return int(n[ok[0]]) if len(ok) else None
 
-def decide(x, bound:float=0.0, direction:str='greater', alpha:float=ALPHA, need_seeds:bool=True) -> dict:
+def point_seeds(alpha:float=ALPHA) -> int:
+    """The fewest seeds at which `n` equal values decide: their distribution-free interval of the median, [min, max] = [v, v],
+    covers it with probability at least 1 - 2^(1-n) (all n on one side of the median has probability 2^(1-n)), so it
+    reaches 1 - `alpha` at n >= 1 + log2(1/`alpha`): 6 seeds at 95 %."""
+    return math.ceil(1 + math.log2(1/alpha) - 1e-12)
+
+def decide(x, bound:float=0.0, direction:str='greater', alpha:float=ALPHA, need_seeds:bool=True, exact:bool=False) -> dict:
     """The interval verdict on the claim "the mean of `x` is `direction` than `bound`": reproduced when the 1-`alpha`
     interval lies wholly on the claimed side, not reproduced when it lies wholly on the other side (touching the bound
-    counts as the other side), inconclusive otherwise, with the seeds that would decide at the observed effect and spread."""
+    counts as the other side), inconclusive otherwise, with the seeds that would decide at the observed effect and spread.
+
+    Values with no spread at all (every seed gave the same number, as a rank correlation over five sources or a count of
+    modes can) make the t interval a point that says nothing about the spread: they decide only from `point_seeds(alpha)`
+    seeds on (the distribution-free interval [v, v] then has its coverage); with fewer the interval is (-inf, inf) and the
+    verdict inconclusive (`degenerate` True). `exact=True` declares a value that does not depend on the seed at all (a
+    parameter count): its point is exact, and values that differ across seeds then raise, since the declaration is wrong."""
     if direction not in ('greater', 'less'): raise ValueError(f"direction must be 'greater' or 'less', got {direction!r}")
     x = np.asarray(x, float)
     m, lo, hi = t_interval(x, alpha)
+    sd = float(x.std(ddof=1)) if len(x) > 1 else math.nan
+    if exact and len(x) > 1 and sd > 0:
+        raise ValueError(f"exact=True declares a value that does not vary with the seed, but the seeds gave {x.tolist()}")
+    degenerate = bool(len(x) > 1 and sd == 0 and not exact and len(x) < point_seeds(alpha))
+    if degenerate: lo, hi = -math.inf, math.inf
     if direction == 'greater': v = 'reproduced' if lo > bound else 'not reproduced' if hi <= bound else 'inconclusive'
     else: v = 'reproduced' if hi < bound else 'not reproduced' if lo >= bound else 'inconclusive'
-    sd = float(x.std(ddof=1)) if len(x) > 1 else math.nan
+    need = (point_seeds(alpha) if degenerate else seeds_needed(m, sd, bound, alpha)) if v == 'inconclusive' and need_seeds else None
     return dict(verdict=v, effect=m, lo=lo, hi=hi, n=len(x), sd=sd, bound=bound, direction=direction, alpha=alpha,
-                seeds_needed=seeds_needed(m, sd, bound, alpha) if v == 'inconclusive' and need_seeds else None)
+                seeds_needed=need, degenerate=degenerate)
 
 @dataclass
 class Claim:
@@ -240,6 +257,7 @@ def _observed(kind:str, s:dict, per_seed, scale:float, unit:str, signed:bool=Tru
     obs = f"{kind} {s['effect']*scale:{'+' if signed else ''}.2f}{unit}, {_fmt_iv(s, scale, unit)}"
     if per_seed is not None and len(per_seed) > 1: obs += f" (per seed: {', '.join(f'{v*scale:+.2f}' for v in per_seed)}; n={s['n']})"
     elif s['n'] == 1: obs += ' (1 seed: no interval)'
+    if s.get('degenerate'): obs += f"; every seed gave the same value, so the spread is unknown and {s['n']} seeds do not bound it"
     if s['seeds_needed']: obs += f"; about {s['seeds_needed']} seeds would decide at this effect and spread"
     elif s['verdict'] == 'inconclusive' and s['n'] > 1: obs += '; no affordable number of seeds decides at this effect'
     return obs
@@ -277,23 +295,27 @@ class Within(Rule):
         return s['verdict'], _observed('gap', s, d, self.scale, self.unit), s
 
 class AtLeast(Rule):
-    "The mean over seeds is at least `threshold`: reproduced when its t interval lies above it, not reproduced when below, else inconclusive."
-    def __init__(self, threshold:float, unit:str='', scale:float=1.0):
-        self.threshold, self.unit, self.scale = threshold, unit, scale
-        self.text = f"reproduced if the t interval of the mean over seeds lies above {threshold*scale:g}{unit}; not reproduced if below; else inconclusive"
+    """The mean over seeds is at least `threshold`: reproduced when its t interval lies above it, not reproduced when below, else
+    inconclusive. `exact=True`: the value does not depend on the seed (see `decide`)."""
+    def __init__(self, threshold:float, unit:str='', scale:float=1.0, exact:bool=False):
+        self.threshold, self.unit, self.scale, self.exact = threshold, unit, scale, exact
+        self.text = (f"exact value, the same at every seed: reproduced if it is above {threshold*scale:g}{unit}; else not reproduced" if exact else
+                     f"reproduced if the t interval of the mean over seeds lies above {threshold*scale:g}{unit}; not reproduced if below; else inconclusive")
     def __call__(self, values, alpha:float=ALPHA):
         v = np.asarray(values, float)
-        s = decide(v, self.threshold, 'greater', alpha)
+        s = decide(v, self.threshold, 'greater', alpha, exact=self.exact)
         return s['verdict'], _observed('mean', s, None, self.scale, self.unit, signed=False), s
 
 class AtMost(Rule):
-    "The mean over seeds is at most `threshold` (sizes, costs, losses): reproduced when its t interval lies below it, not reproduced when above."
-    def __init__(self, threshold:float, unit:str='', scale:float=1.0, digits:int=2):
-        self.threshold, self.unit, self.scale, self.digits = threshold, unit, scale, digits
-        self.text = f"reproduced if the t interval of the mean over seeds lies below {threshold*scale:g}{unit}; not reproduced if above; else inconclusive"
+    """The mean over seeds is at most `threshold` (sizes, costs, losses): reproduced when its t interval lies below it, not reproduced
+    when above. `exact=True`: the value does not depend on the seed, as a parameter count (see `decide`)."""
+    def __init__(self, threshold:float, unit:str='', scale:float=1.0, digits:int=2, exact:bool=False):
+        self.threshold, self.unit, self.scale, self.digits, self.exact = threshold, unit, scale, digits, exact
+        self.text = (f"exact value, the same at every seed: reproduced if it is below {threshold*scale:g}{unit}; else not reproduced" if exact else
+                     f"reproduced if the t interval of the mean over seeds lies below {threshold*scale:g}{unit}; not reproduced if above; else inconclusive")
     def __call__(self, values, alpha:float=ALPHA):
         v = np.asarray(values, float)
-        s = decide(v, self.threshold, 'less', alpha)
+        s = decide(v, self.threshold, 'less', alpha, exact=self.exact)
         return s['verdict'], _observed('mean', s, None, self.scale, self.unit, signed=False), s
 
 def _rule_call(rule, values, alpha):
