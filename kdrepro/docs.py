@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 
 # %% auto #0
-__all__ = ['process_notebooks', 'build_docs', 'main']
+__all__ = ['process_notebooks', 'default_exp', 'fix_source_links', 'build_docs', 'main']
 
 # %% ../nbs/11_docs.ipynb #4a3ff04d
 def _strip_directives(nb):
@@ -70,6 +70,46 @@ def process_notebooks(nbs:Path, proc:Path|None=None, force:bool=False, echo=prin
             else: os.environ['IN_TEST'] = old_test
     return proc
 
+# %% ../nbs/11_docs.ipynb #doclnk02
+_SRC_LINK = re.compile(r'\[source\]\((?P<url>[^)\s]*/)(?P<path>kdrepro/[\w/]+\.py)#L(?P<line>\w+)\)(?P<attrs>\{[^}]*\})?(?P<gap>\s*\n\s*#+\s+)(?P<name>[\w.]+)')
+
+def default_exp(nb) -> str|None:
+    "The module a notebook exports to (its `#| default_exp` directive), e.g. 'papers.llava_kd', or None."
+    for c in nb.cells:
+        m = c.cell_type == 'code' and re.search(r'^#\|\s*default_exp\s+([\w.]+)', c.source, re.M)
+        if m: return m.group(1)
+    return None
+
+def _def_lines(path:Path) -> dict:
+    "Line of every top-level function and class of a module, and of each class's methods as 'Class.method'."
+    import ast
+    out = {}
+    for n in ast.parse(path.read_text()).body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out[n.name] = n.lineno
+            if isinstance(n, ast.ClassDef):
+                out.update({f'{n.name}.{m.name}': m.lineno for m in n.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))})
+    return out
+
+def fix_source_links(nb, module:str|None, lib:Path) -> int:
+    """Point the `show_doc` source links in `nb`'s Markdown outputs at `module` (dotted, under the package folder `lib`)
+    for every name that module defines, at its line; return how many links changed. Other names are left alone."""
+    if not module: return 0
+    rel = Path(*module.split('.')).with_suffix('.py'); f = Path(lib)/rel
+    if not f.exists(): return 0
+    lines, target, changed = _def_lines(f), f'{Path(lib).name}/{rel.as_posix()}', 0
+    def sub(m):
+        nonlocal changed
+        line = lines.get(m['name'])
+        if line is None or (m['path'] == target and m['line'] == str(line)): return m.group(0)
+        changed += 1
+        return f"[source]({m['url']}{target}#L{line}){m['attrs'] or ''}{m['gap']}{m['name']}"
+    for c in nb.cells:
+        for o in c.get('outputs', []):
+            md = o.get('data', {}).get('text/markdown')
+            if md: o['data']['text/markdown'] = _SRC_LINK.sub(sub, md if isinstance(md, str) else ''.join(md))
+    return changed
+
 # %% ../nbs/11_docs.ipynb #4e380d88
 def build_docs(nbs=None, out=None, reports=None, proc=None, force:bool=False) -> Path:
     "Build the HTML site: processed notebooks -> `out/**.html`, paper pages from their latest executed run, and an index."
@@ -98,6 +138,7 @@ def build_docs(nbs=None, out=None, reports=None, proc=None, force:bool=False) ->
         if nb is None:
             nb = nbformat.read(proc/rel, as_version=4)
             if rel.parts[0] == 'papers': note = 'not run yet: the stored notebook, without fresh outputs'
+        fix_source_links(nb, default_exp(nbformat.read(src, as_version=4)), Path(cfg.config_path)/cfg.lib_path)
         title = _title(nb, src.stem)
         body, _ = exporter.from_notebook_node(nb, resources={'metadata': {'name': title}})
         dst = out/rel.with_suffix('.html'); dst.parent.mkdir(parents=True, exist_ok=True)
