@@ -228,6 +228,7 @@ def decide(x, bound:float=0.0, direction:str='greater', alpha:float=ALPHA, need_
     sd = float(x.std(ddof=1)) if len(x) > 1 else math.nan
     if exact and len(x) > 1 and sd > 0:
         raise ValueError(f"exact=True declares a value that does not vary with the seed, but the seeds gave {x.tolist()}")
+    if exact: lo = hi = m                               # exact: its value is its interval, at any number of seeds
     degenerate = bool(len(x) > 1 and sd == 0 and not exact and len(x) < point_seeds(alpha))
     if degenerate: lo, hi = -math.inf, math.inf
     if direction == 'greater': v = 'reproduced' if lo > bound else 'not reproduced' if hi <= bound else 'inconclusive'
@@ -336,7 +337,8 @@ def check_claim(name:str, statement:str, expected:str, rule:Rule, *values, scale
     if s is not None:
         fin = lambda v: v*k if math.isfinite(v) else None
         iv = dict(effect=s['effect']*k, lo=fin(s['lo']), hi=fin(s['hi']), n=s['n'], seeds_needed=s['seeds_needed'])
-    proc = procedure or (f"paired t interval, {100*(1 - alpha):.4g} % two-sided" if s is not None else 'exact rule (no interval)')
+    proc = procedure or ('exact value: the same at every seed, no interval needed' if getattr(rule, 'exact', False) else
+                         f"paired t interval, {100*(1 - alpha):.4g} % two-sided" if s is not None else 'exact rule (no interval)')
     return Claim(name, statement, expected, observed, verdict, rule.text, unit=getattr(rule, 'unit', ''), procedure=proc,
                  labels=list(labels), **iv)
 
