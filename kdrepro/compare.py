@@ -15,8 +15,8 @@ from . import catalog
 
 # %% auto #0
 __all__ = ['VERDICT_MARK', 'CLAIM_HEAD', 'HEAD', 'CSS', 'is_reference', 'headline_candidate', 'headline_metric', 'run_history',
-           'paper_summary', 'report_data', 'claim_cells', 'headline_lines', 'render_markdown', 'render_html',
-           'forest_figure', 'build_report', 'processor_text', 'render_readme', 'show_text', 'sweep_report']
+           'processor_text', 'paper_summary', 'report_data', 'claim_cells', 'headline_lines', 'render_markdown',
+           'render_html', 'forest_figure', 'build_report', 'render_readme', 'show_text', 'sweep_report']
 
 # %% ../nbs/10_compare.ipynb #05e5ef1d
 def _fmt(mean, std=float('nan'), n=None) -> str:
@@ -114,13 +114,20 @@ def _moved_text(h) -> str:
     return '; '.join(f"{meth} {met} {_fmt(a)} → {_fmt(b)}" for meth, met, a, b in h['moved']) or ('–' if h['status'] == 'ok' else h['error'])
 
 # %% ../nbs/10_compare.ipynb #b97b3d74
+def processor_text(p:dict|None) -> str:
+    "The processor line of a run (`runner.processor`'s dict, written by the runner into results.json); runs made before it was recorded say so."
+    if not isinstance(p, dict) or not p: return 'processor not recorded'
+    flags = p.get('flags')
+    return (f"processor {p.get('model') or 'unknown'} (ATen {p.get('aten') or '?'}"
+            + ('' if flags is None else f"; {' '.join(flags) or 'no vector flags'}") + f"; {p.get('cores')} cores)")
+
 def paper_summary(store:ResultsStore, slug:str, reports=None, runs:pd.DataFrame|None=None) -> dict:
     "One paper's overview: last status, last good run, its claims (as `claim_record`s), headline metric, wall time, figures and table."
     reports = Path(reports or reports_dir())
     runs = store.runs(slug) if runs is None else runs
     entry = catalog.paper(slug) or dict(number='', slug=slug, title=slug, short=slug, kind='', tier='–', arxiv=None)
     d = dict(entry=entry, slug=slug, n_runs=len(runs), status='not run', good=None, claims=[], headline=None, notes={},
-             figures=[], table=None, last_error='', summary=None, report_dir=None, sweeps=[])
+             figures=[], table=None, last_error='', summary=None, report_dir=None, sweeps=[], processor=None)
     if runs.empty: return d
     last = runs.iloc[0].to_dict()
     d['status'] = last['status']
@@ -134,6 +141,7 @@ def paper_summary(store:ResultsStore, slug:str, reports=None, runs:pd.DataFrame|
     if last['status'] != 'ok': d['status'] = f"{last['status']} (showing the last good run)"
     elif last['run_id'] != good['run_id']: d['status'] = f"ok ({last['scale']} run kept in runs/; showing the current report)"
     res = _results_json(good, reports); d['notes'] = res.get('notes') or {}
+    d['processor'] = res.get('processor')           # written by the runner since 2026-12-06; None before
     d['claims'] = [claim_record(c, slug) for c in store.claims(run_id=good['run_id']).to_dict('records')]
     m = store.metrics(run_id=good['run_id'])
     if not m.empty:
@@ -190,7 +198,8 @@ def _headline(papers:list, runs:pd.DataFrame) -> dict:
                 verdicts={v: sum(c['verdict'] == v for c in claims) for v in VERDICTS}, n_claims=len(claims),
                 with_interval=sum(c['effect'] is not None and c['lo'] is not None for c in claims),
                 older=sum(c['effect'] is None and not c['procedure'] for c in claims),
-                cpu_current=_cpu_seconds(good) if len(good) else 0.0, cpu_all=_cpu_seconds(runs))
+                cpu_current=_cpu_seconds(good) if len(good) else 0.0, cpu_all=_cpu_seconds(runs),
+                processors=pd.Series([processor_text(d['processor']) for d in papers if d['good']], dtype=object).value_counts().to_dict())
 
 # %% ../nbs/10_compare.ipynb #6c47e9cf
 VERDICT_MARK = {'reproduced': '✅', 'not reproduced': '❌', 'inconclusive': '❔'}
@@ -237,7 +246,9 @@ def headline_lines(data:dict) -> list:
     return [f"Papers with a report: {h['with_report']} of {h['n_papers']}{other}; {h['notebooks']} have a notebook.",
             f"{h['n_claims']} claims: ✅ {v['reproduced']} reproduced, ❌ {v['not reproduced']} not reproduced, ❔ {v['inconclusive']} inconclusive; "
             f"{h['with_interval']} with an interval, {h['older']} from an older rule (no interval).",
-            f"Total CPU time: {_hours(h['cpu_current'])} for the runs of the current reports ({_hours(h['cpu_all'])} over all {data['n_runs']} runs in the store)."]
+            f"Total CPU time: {_hours(h['cpu_current'])} for the runs of the current reports ({_hours(h['cpu_all'])} over all {data['n_runs']} runs in the store)."]\
+        + ([f"Made on: " + '; '.join(f"{k}: {n} report{'s' if n != 1 else ''}" for k, n in h['processors'].items())
+            + " (other vector instructions round differently: reproducing a report exactly needs the same kind of processor)."] if h.get('processors') else [])
 
 def _forest_note(data:dict) -> str:
     h = data['headline']
@@ -269,7 +280,7 @@ def render_markdown(data:dict, reports=None) -> str:
         e = d['entry']
         L += ['', f"## {e['number']} {d['slug']}".strip() + f" {{#{d['slug']}}}", '', f"**{e['title']}**" + (f" ([arXiv:{e['arxiv']}]({catalog.arxiv_url(e)}))" if e.get('arxiv') else ''), '']
         L.append(f"Status: {d['status']}" + (f"; last error: `{_cell(d['last_error'])}`" if d['last_error'] else ''))
-        if d['good']: L.append(f"Current report: [{d['slug']}/README.md]({d['slug']}/README.md), run `{d['good']['run_id']}` at scale {d['good']['scale']}.")
+        if d['good']: L.append(f"Current report: [{d['slug']}/README.md]({d['slug']}/README.md), run `{d['good']['run_id']}` at scale {d['good']['scale']}; {processor_text(d['processor'])}.")
         if d['headline']: L.append(f"Headline: {d['headline']['text']}" + ('' if d['headline']['declared'] else ' (guessed: the paper declares no headline metric)') + '.')
         L.append('')
         if d['claims']: L += [f"Claims ({_counts(d['claims'])}):", '', *_md_claims(d['claims']), '']
@@ -341,7 +352,7 @@ def render_html(data:dict, reports=None) -> str:
         B += [f'<section class="paper" id="{_e(d["slug"])}"><h2>{_e(e["number"])} {_e(d["slug"])}</h2><p><b>{_e(e["title"])}</b>'
               + (f' (<a href="{_e(catalog.arxiv_url(e))}">arXiv:{_e(e["arxiv"])}</a>)' if e.get('arxiv') else '') + '</p>',
               f"<p>Status: {_status(d['status'])}" + (f"; last error: <code>{_e(d['last_error'])}</code>" if d['last_error'] else '') + '</p>']
-        if d['good']: B.append(f"<p>Current report from run <code>{_e(d['good']['run_id'])}</code> at scale {_e(d['good']['scale'])}, {_e(_wall(d['good'].get('duration')))}.</p>")
+        if d['good']: B.append(f"<p>Current report from run <code>{_e(d['good']['run_id'])}</code> at scale {_e(d['good']['scale'])}, {_e(_wall(d['good'].get('duration')))}; {_e(processor_text(d['processor']))}.</p>")
         if d['headline']: B.append(f"<p>Headline: <b>{_e(d['headline']['text'])}</b>" + ('' if d['headline']['declared'] else " <span class='muted'>(guessed: the paper declares no headline metric)</span>") + '</p>')
         if d['claims']:
             B += [f"<h3>Claims <span class='muted'>{_counts_html(d['claims'])}</span></h3>",
@@ -377,13 +388,6 @@ def build_report(store:ResultsStore|None=None, reports=None) -> tuple:
     return md, h
 
 # %% ../nbs/10_compare.ipynb #e8aca2fd
-def processor_text(p:dict|None) -> str:
-    "The processor line of a run (`runner.processor`'s dict, written by the runner into results.json); runs made before it was recorded say so."
-    if not isinstance(p, dict) or not p: return 'processor not recorded'
-    flags = p.get('flags')
-    return (f"processor {p.get('model') or 'unknown'} (ATen {p.get('aten') or '?'}"
-            + ('' if flags is None else f"; {' '.join(flags) or 'no vector flags'}") + f"; {p.get('cores')} cores)")
-
 def render_readme(run_dir) -> str:
     "The README.md of a run: paper, run facts, parameters, table, claims with their intervals and labels, and figures, from its folder."
     run_dir = Path(run_dir)
