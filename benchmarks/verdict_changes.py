@@ -17,7 +17,11 @@ def at(rev:str, path:str):
     p = subprocess.run(['git', '-C', str(ROOT), 'show', f'{rev}:{path}'], capture_output=True, text=True)
     return json.loads(p.stdout) if p.returncode == 0 else None
 
-def _ci(c): return f"{c['effect']:+.3g} [{c['lo']:+.3g}, {c['hi']:+.3g}]" if c.get('effect') is not None else 'n/a'
+def _ci(c):
+    "Effect and interval; an unbounded end (stored as None: one seed, or equal values below `point_seeds`) prints as -inf / +inf."
+    if c.get('effect') is None: return 'n/a'
+    lo, hi = (f"{c[k]:+.3g}" if c.get(k) is not None else inf for k, inf in (('lo', '-inf'), ('hi', '+inf')))
+    return f"{c['effect']:+.3g} [{lo}, {hi}]"
 
 def changes(base:str) -> tuple:
     "(papers re-run since `base`, number of their claims, (paper, claim before, claim now) of every changed verdict)."
