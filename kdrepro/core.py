@@ -260,14 +260,12 @@ def _valid_entry(kind, spec, version, accept) -> tuple:
     return obj, meta, why
 
 @contextlib.contextmanager
-def rng_scope(seed:int|None=None):
+def rng_scope():
     """Run a block without touching the caller's random state: the states of `random`, NumPy and torch (CPU, and CUDA
-    where present) are saved, seeded with `seed` when it is given, and restored when the block ends, however it ends."""
+    where present) are saved and restored when the block ends, however it ends. (A block that needs a seed sets it inside.)"""
     py, npst, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    try:
-        if seed is not None: set_seed(seed, deterministic=False)
-        yield
+    try: yield
     finally:
         random.setstate(py); np.random.set_state(npst); torch.set_rng_state(cpu)
         if cuda is not None: torch.cuda.set_rng_state_all(cuda)

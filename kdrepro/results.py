@@ -52,13 +52,21 @@ class ResultsStore:
         self.path = Path(path) if path else default_store_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.timeout = timeout
-        con = sqlite3.connect(self.path, timeout=self.timeout)
-        try:
-            con.execute('PRAGMA journal_mode=WAL'); con.executescript(SCHEMA)
-            have = {r[1] for r in con.execute('PRAGMA table_info(claims)')}
-            for col, typ in CLAIM_COLUMNS.items():          # a store made before a column existed gains it (the store is a cache)
-                if col not in have: con.execute(f'ALTER TABLE claims ADD COLUMN {col} {typ}')
-        finally: con.close()
+        deadline, wait = time.monotonic() + self.timeout, 0.02
+        while True:
+            con = sqlite3.connect(self.path, timeout=self.timeout)
+            try:
+                con.execute('PRAGMA journal_mode=WAL'); con.executescript(SCHEMA)
+                have = {r[1] for r in con.execute('PRAGMA table_info(claims)')}
+                for col, typ in CLAIM_COLUMNS.items():      # a store made before a column existed gains it (the store is a cache)
+                    if col not in have: con.execute(f'ALTER TABLE claims ADD COLUMN {col} {typ}')
+                break
+            except sqlite3.OperationalError as e:
+                # two processes opening a new store at once: the switch of a fresh file to WAL answers "locked" at once,
+                # without SQLite's busy timeout, so the first open waits and tries again itself, up to `timeout`
+                if 'locked' not in str(e) or time.monotonic() > deadline: raise
+            finally: con.close()
+            time.sleep(wait); wait = min(2*wait, 0.5)
         self.mark_interrupted()
 
     def _connect(self):
@@ -220,7 +228,7 @@ def decide(x, bound:float=0.0, direction:str='greater', alpha:float=ALPHA, need_
     Values with no spread at all (every seed gave the same number, as a rank correlation over five sources or a count of
     modes can) make the t interval a point that says nothing about the spread: they decide only from `point_seeds(alpha)`
     seeds on (the distribution-free interval [v, v] then has its coverage); with fewer the interval is (-inf, inf) and the
-    verdict inconclusive (`degenerate` True). `exact=True` declares a value that does not depend on the seed at all (a
+    verdict inconclusive (`degenerate` True); from `point_seeds` on, `point` is True. `exact=True` declares a value that does not depend on the seed at all (a
     parameter count): its point is exact, and values that differ across seeds then raise, since the declaration is wrong."""
     if direction not in ('greater', 'less'): raise ValueError(f"direction must be 'greater' or 'less', got {direction!r}")
     x = np.asarray(x, float)
@@ -230,12 +238,13 @@ def decide(x, bound:float=0.0, direction:str='greater', alpha:float=ALPHA, need_
         raise ValueError(f"exact=True declares a value that does not vary with the seed, but the seeds gave {x.tolist()}")
     if exact: lo = hi = m                               # exact: its value is its interval, at any number of seeds
     degenerate = bool(len(x) > 1 and sd == 0 and not exact and len(x) < point_seeds(alpha))
+    point = bool(len(x) >= point_seeds(alpha) and len(x) > 1 and sd == 0 and not exact)   # decided by [min, max], not by t
     if degenerate: lo, hi = -math.inf, math.inf
     if direction == 'greater': v = 'reproduced' if lo > bound else 'not reproduced' if hi <= bound else 'inconclusive'
     else: v = 'reproduced' if hi < bound else 'not reproduced' if lo >= bound else 'inconclusive'
     need = (point_seeds(alpha) if degenerate else seeds_needed(m, sd, bound, alpha)) if v == 'inconclusive' and need_seeds else None
     return dict(verdict=v, effect=m, lo=lo, hi=hi, n=len(x), sd=sd, bound=bound, direction=direction, alpha=alpha,
-                seeds_needed=need, degenerate=degenerate)
+                seeds_needed=need, degenerate=degenerate, point=point)
 
 @dataclass
 class Claim:
@@ -259,6 +268,7 @@ def _observed(kind:str, s:dict, per_seed, scale:float, unit:str, signed:bool=Tru
     if per_seed is not None and len(per_seed) > 1: obs += f" (per seed: {', '.join(f'{v*scale:+.2f}' for v in per_seed)}; n={s['n']})"
     elif s['n'] == 1: obs += ' (1 seed: no interval)'
     if s.get('degenerate'): obs += f"; every seed gave the same value, so the spread is unknown and {s['n']} seeds do not bound it"
+    if s.get('point'): obs += f"; every seed gave the same value: the interval is their [min, max], distribution-free at {s['n']} seeds"
     if s['seeds_needed']: obs += f"; about {s['seeds_needed']} seeds would decide at this effect and spread"
     elif s['verdict'] == 'inconclusive' and s['n'] > 1: obs += '; no affordable number of seeds decides at this effect'
     return obs
@@ -337,8 +347,11 @@ def check_claim(name:str, statement:str, expected:str, rule:Rule, *values, scale
     if s is not None:
         fin = lambda v: v*k if math.isfinite(v) else None
         iv = dict(effect=s['effect']*k, lo=fin(s['lo']), hi=fin(s['hi']), n=s['n'], seeds_needed=s['seeds_needed'])
-    proc = procedure or ('exact value: the same at every seed, no interval needed' if getattr(rule, 'exact', False) else
-                         f"paired t interval, {100*(1 - alpha):.4g} % two-sided" if s is not None else 'exact rule (no interval)')
+    if s is not None and s.get('point'):              # equal values decided: the interval is not a t interval, whatever the look
+        proc = (f"distribution-free interval of the median: {s['n']} equal values, [min, max] covers it with probability at least "
+                f"{100*(1 - 2**(1 - s['n'])):.4g} % (>= {100*(1 - alpha):.4g} %)" + (f"; {procedure.split(':')[0]}" if procedure else ''))
+    else: proc = procedure or ('exact value: the same at every seed, no interval needed' if getattr(rule, 'exact', False) else
+                               f"paired t interval, {100*(1 - alpha):.4g} % two-sided" if s is not None else 'exact rule (no interval)')
     return Claim(name, statement, expected, observed, verdict, rule.text, unit=getattr(rule, 'unit', ''), procedure=proc,
                  labels=list(labels), **iv)
 
