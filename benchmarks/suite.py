@@ -26,7 +26,8 @@ catalog scales the total by 56 / the number of notebooks measured.
 """
 import argparse, glob, json, os, re, sqlite3, statistics, subprocess, sys, tempfile, threading, time, heapq, datetime as dt
 from pathlib import Path
-from kdrepro.runner import cold_seconds, _FIRST as _HIT
+from kdrepro.runner import cold_seconds, read_notebook, find_notebook, _FIRST as _HIT
+from kdrepro.core import resolve_params
 from kdrepro.core import cache_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,8 +44,17 @@ def recorded_durations(reports:Path) -> dict:
         except (OSError, ValueError): continue
         cold = cold_seconds(d)
         if cold is None or d.get('scale') != 'cpu' or not d.get('duration'): continue
-        out[d.get('paper') or Path(f).parts[-2]] = (cold, float(d['duration']))
+        slug, n, k = d.get('paper') or Path(f).parts[-2], len(d.get('seeds') or []), None
+        if n:
+            try: k = int(resolve_params(read_notebook(find_notebook(slug)).spec, 'cpu')['seeds'])
+            except Exception: k = None                 # a notebook that no longer parses: its report as it is
+        if k and n > k:                                # more seeds than `run --all` runs (`--until-decided`): its cost at k seeds
+            SCALED[slug] = (n, k); cold, wall = cold*k/n, float(d['duration'])*k/n
+        else: wall = float(d['duration'])
+        out[slug] = (cold, wall)
     return out
+
+SCALED = {}   # slug -> (seeds of its report, seeds of `kdrepro run --all --scale cpu`), filled by `recorded_durations`
 
 def lpt(times:list, workers:int) -> float:
     "Makespan of the jobs `times` on `workers` machines, longest first to the least loaded."
@@ -58,7 +68,11 @@ def cost_model(durs:dict, n_catalog:int=56) -> str:
     scale = n_catalog/len(cold)
     L = [f"Notebooks with a cpu-scale report: {len(cold)}. Sum of their cold costs {sum(cold)/60:.1f} min, of their recorded (warm-cache) "
          f"walls {sum(warm)/60:.1f} min, one thread each; the longest cold notebook {max(cold)/60:.1f} min. Cold costs include teacher and "
-         "student trainings as first measured, some of them on a loaded machine.", "",
+         "student trainings as first measured, some of them on a loaded machine." + (
+         f" {len(SCALED)} reports ran more seeds than `kdrepro run --all --scale cpu` does (`--until-decided`): "
+         + ', '.join(f"{s} {n}" for s, (n, k) in sorted(SCALED.items()))
+         + "; their cost and wall are scaled to the default seed count (cost taken as proportional to the seeds, which overstates "
+           "notebooks whose data or shared set-up does not grow with them)." if SCALED else ''), "",
          "| workers | cold, these notebooks (min) | cold, projected to 56 (min) | warm cache, these notebooks (min) | warm, projected to 56 (min) |",
          "|---:|---:|---:|---:|---:|"]
     for w in (1, 2, 4, 8, 16):

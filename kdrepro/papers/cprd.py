@@ -21,11 +21,12 @@ from ..weights import flat_state, load_state, code_version
 from ..experiment import cached_call
 
 # %% auto #0
-__all__ = ['SC', 'METHODS', 'plackett_luce', 'cprd_loss', 'full_rank_loss', 'logit_kd_loss', 'scene_view', 'candidate_lists',
-           'scene_setup', 'cross_teacher', 'teacher_scores', 'kd_term', 'batches', 'candidate_logits', 'train_student',
-           'evaluate', 'caption_words', 'text_neighbour_lists', 'real_splits', 'check_data_root', 'real_setup',
-           'write_karpathy_fixture', 'ImageTextCrossEncoder', 'listwise_loss', 'image_cross_teacher',
-           'image_teacher_scores', 'prepare_data', 'prepare_teacher']
+__all__ = ['SC', 'METHODS', 'RETRIEVAL_LABELS', 'plackett_luce', 'cprd_loss', 'full_rank_loss', 'logit_kd_loss', 'scene_view',
+           'candidate_lists', 'scene_setup', 'cross_teacher', 'teacher_scores', 'kd_term', 'batches',
+           'candidate_logits', 'train_student', 'evaluate', 'caption_words', 'text_neighbour_lists', 'real_splits',
+           'check_data_root', 'real_setup', 'write_karpathy_fixture', 'ImageTextCrossEncoder', 'listwise_loss',
+           'image_cross_teacher', 'image_teacher_scores', 'prepare_data', 'prepare_teacher', 'run_students',
+           'check_baseline', 'retrieval_table', 'retrieval_figure']
 
 # %% ../../nbs/papers/03_cprd.ipynb #cp030007
 def plackett_luce(s:torch.Tensor, order:torch.Tensor, top:int|None=None, tau:float=1.0) -> torch.Tensor:
@@ -391,4 +392,58 @@ def prepare_teacher(D:dict, P:dict, seed:int=0) -> tuple:
     if P['data_root']: out = image_teacher_scores(D, P['t_steps'], P['t_lr'], P['t_batch'], max(1, P['t_layers']), P['t_img_lr'], seed=seed)
     else: out = teacher_scores(D, P['t_steps'], P['t_lr'], P['t_batch'], P['t_layers'], seed=seed)
     return out + (time.time() - t0,)
+
+
+# %% ../../nbs/papers/03_cprd.ipynb #cp030071
+RETRIEVAL_LABELS = {'i2t_r1': 'image->text R@1 (%)', 'i2t_r5': 'image->text R@5 (%)', 't2i_r1': 'text->image R@1 (%)', 't2i_r5': 'text->image R@5 (%)',
+                    'r1': 'R@1, mean of both (%)', 'pick': 'caption first in its candidate list, test (%)'}
+
+def run_students(exp, fit, methods, ev:dict, steps:int) -> tuple:
+    """Every method's student of every seed of `exp`, paired by seed: `fit(method, seed)` trains or reads it; its test metrics
+    (`evaluate` on `ev['test']`) are logged by seed and its compute recorded (`steps` steps). Returns `(VAL, seconds)`: the
+    validation metrics by `(method, seed)` and the wall time of the loop."""
+    t0, VAL = time.time(), {}
+    for seed in exp.seeds:
+        for m in methods:
+            net = fit(m, seed)
+            for k, v in evaluate(net, ev['test']).items(): exp.log(m, k, v, seed)
+            VAL[m, seed] = evaluate(net, ev['val'])
+            exp.compute(m, steps, 'each step encodes the batch images and their candidate lists' + ('' if m == 'contrastive' else '; the teacher scores are precomputed'))
+        print(f"seed {seed}: " + '; '.join(f"{m} R@1 {exp.values(m, 'r1')[-1]*100:.1f}" for m in methods))
+    return VAL, time.time() - t0
+
+def check_baseline(exp, fit, ev:dict, VAL:dict, teachers:dict, steps:int, used_by) -> tuple:
+    """The contrastive baseline's budget check (the first seed's validation R@1 at half of `steps` and at `steps`) and each
+    seed's teacher (`teachers[seed]['train']`, `['val']`: scores of candidate lists whose candidate 0 is the caption)
+    measured against the contrastive student of the same seed. Returns `(half, TQ, tq)`: the half-budget R@1, the teacher
+    quality by seed and `{'val_acc': its mean over the seeds}`."""
+    s0, h = exp.seeds[0], max(1, steps//2)
+    half = evaluate(fit('contrastive', s0, h), ev['val'])['r1']
+    exp.budget_check('contrastive', [half, VAL['contrastive', s0]['r1']], label='validation retrieval R@1', budgets=[h, steps], unit='steps')
+    zeros = lambda t: torch.zeros(len(t), dtype=torch.long)
+    TQ = {s: exp.teacher_quality('cross-encoder', (teachers[s]['train'], zeros(teachers[s]['train'])), (teachers[s]['val'], zeros(teachers[s]['val'])),
+                                 T=(1.0,), student_val_acc=VAL['contrastive', s]['pick'], used_by=list(used_by), seed=s)
+          for s in exp.seeds}
+    return half, TQ, {'val_acc': float(np.mean([TQ[s]['val_acc'] for s in exp.seeds]))}
+
+def retrieval_table(exp, methods) -> tuple:
+    """`(table, mean)`: the results table of `methods` over the metrics of `RETRIEVAL_LABELS` (mean +- std over the seeds) and
+    the mean and std of every (method, metric) that `exp` recorded."""
+    from kdrepro.report import results_table
+    M = exp.table()
+    table = results_table(M[M.metric.isin(list(RETRIEVAL_LABELS)) & M.method.isin(methods)], metrics_order=list(RETRIEVAL_LABELS),
+                          methods_order=list(methods), labels=RETRIEVAL_LABELS)
+    return table, M.groupby(['method', 'metric']).value.agg(['mean', 'std'])
+
+def retrieval_figure(mean, methods, title:str):
+    "Bars of test R@1 and R@5 in both directions for each of `methods`, from `retrieval_table`'s `mean`, with the std over seeds."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 1, figsize=(6.5, 3.6))
+    x = np.arange(len(methods))
+    for j, (k, lab) in enumerate((('i2t_r1', 'image->text R@1'), ('t2i_r1', 'text->image R@1'), ('i2t_r5', 'image->text R@5'), ('t2i_r5', 'text->image R@5'))):
+        ax.bar(x + (j - 1.5)*0.2, [mean.loc[(m, k), 'mean']*100 for m in methods], 0.2, yerr=[np.nan_to_num(mean.loc[(m, k), 'std'])*100 for m in methods], label=lab, capsize=2)
+    ax.set_xticks(x, methods); ax.set_ylabel('test (%)'); ax.legend(fontsize=7, ncol=2)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
 

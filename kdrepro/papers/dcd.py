@@ -11,7 +11,8 @@ import torch.nn.functional as F
 from ..retrieval import TinyCLIP, contrastive_loss
 from ..weights import flat_state, load_state, code_version
 from .cprd import (SC, scene_setup, teacher_scores, batches, candidate_logits, evaluate, train_student,
-                                 real_setup, image_teacher_scores, check_data_root, prepare_data, prepare_teacher)
+                                 real_setup, image_teacher_scores, check_data_root, prepare_data, prepare_teacher,
+                                 run_students, check_baseline, retrieval_table, retrieval_figure)
 
 # %% auto #0
 __all__ = ['DCD_METHODS', 'teacher_difficulty', 'dynamic_weights', 'mine_hard', 'dcd_loss', 'train_dcd']
