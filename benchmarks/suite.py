@@ -27,8 +27,7 @@ catalog scales the total by 56 / the number of notebooks measured.
 import argparse, glob, json, os, re, sqlite3, statistics, subprocess, sys, tempfile, threading, time, heapq, datetime as dt
 from pathlib import Path
 from kdrepro.runner import cold_seconds, read_notebook, find_notebook, _FIRST as _HIT
-from kdrepro.core import resolve_params
-from kdrepro.core import cache_dir
+from kdrepro.core import cache_dir, resolve_params
 
 ROOT = Path(__file__).resolve().parent.parent
 
