@@ -16,10 +16,10 @@ from .train import fit, cached_model, cached_tensors
 from .report import write_run_report, markdown_table, claims_table
 
 # %% auto #0
-__all__ = ['FLAT_ENTROPY', 'BARELY_BETTER', 'PLATEAU_TOL', 'FORMULA_NOT_VERIFIED', 'PREMISE_ABSENT', 'COMPUTE_TOL', 'Experiment',
-           'start', 'temporary_cache', 'arg_key', 'fit_key', 'cached_fit', 'cached_call', 'split_validation',
-           'grid_configs', 'soft_target_stats', 'plateau', 'protocol_labels', 'protocol_flags', 'protocol_markdown',
-           'cache_sentence']
+__all__ = ['RUN_ENV', 'FLAT_ENTROPY', 'BARELY_BETTER', 'PLATEAU_TOL', 'FORMULA_NOT_VERIFIED', 'PREMISE_ABSENT', 'COMPUTE_TOL',
+           'Experiment', 'start', 'temporary_cache', 'scratch_run', 'arg_key', 'fit_key', 'cached_fit', 'cached_call',
+           'split_validation', 'grid_configs', 'soft_target_stats', 'plateau', 'protocol_labels', 'protocol_flags',
+           'protocol_markdown', 'cache_sentence']
 
 # %% ../nbs/14_experiment.ipynb #aaddd79d
 class Experiment:
@@ -76,6 +76,22 @@ def temporary_cache():
     finally:
         if old is None: os.environ.pop('KDREPRO_CACHE', None)
         else: os.environ['KDREPRO_CACHE'] = old
+
+RUN_ENV = ('KDREPRO_RUN_ID', 'KDREPRO_RUN_DIR', 'KDREPRO_STORE', 'KDREPRO_REPORTS', 'KDREPRO_LOOK')
+
+@contextlib.contextmanager
+def scratch_run():
+    """A block whose experiments have a reports folder and results store of their own, in a fresh temporary folder, and
+    none of the runner's run id, run folder or sequential look: for a paper notebook's test that starts a demo experiment.
+    Under `kdrepro run` those belong to the notebook's one experiment, and a second `start` outside this block is refused."""
+    old = {k: os.environ.pop(k, None) for k in RUN_ENV}
+    d = Path(tempfile.mkdtemp(prefix='kdrepro-scratch-'))
+    os.environ.update(KDREPRO_REPORTS=str(d/'reports'), KDREPRO_STORE=str(d/'results.sqlite'))
+    try: yield d
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
 
 # %% ../nbs/14_experiment.ipynb #be4fab78
 _PLAIN = (bool, int, float, str, type(None))

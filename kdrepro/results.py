@@ -237,8 +237,8 @@ def decide(x, bound:float=0.0, direction:str='greater', alpha:float=ALPHA, need_
     if exact and len(x) > 1 and sd > 0:
         raise ValueError(f"exact=True declares a value that does not vary with the seed, but the seeds gave {x.tolist()}")
     if exact: lo = hi = m                               # exact: its value is its interval, at any number of seeds
-    degenerate = bool(len(x) > 1 and sd == 0 and not exact and len(x) < point_seeds(alpha))
-    point = bool(len(x) >= point_seeds(alpha) and len(x) > 1 and sd == 0 and not exact)   # decided by [min, max], not by t
+    tie = bool(len(x) > 1 and sd == 0 and not exact)           # no spread at all: [min, max] decides from point_seeds on, not t
+    degenerate, point = tie and len(x) < point_seeds(alpha), tie and len(x) >= point_seeds(alpha)
     if degenerate: lo, hi = -math.inf, math.inf
     if direction == 'greater': v = 'reproduced' if lo > bound else 'not reproduced' if hi <= bound else 'inconclusive'
     else: v = 'reproduced' if hi < bound else 'not reproduced' if lo >= bound else 'inconclusive'
@@ -337,9 +337,12 @@ def _rule_call(rule, values, alpha):
     return out
 
 def check_claim(name:str, statement:str, expected:str, rule:Rule, *values, scale:str='cpu', alpha:float=ALPHA,
-                labels=(), procedure:str|None=None) -> Claim:
-    "Apply `rule` to the measured `values` at level `alpha` and return the `Claim` with its computed verdict and interval."
-    verdict, observed, s = _rule_call(rule, values, alpha)
+                labels=(), look:tuple|None=None) -> Claim:
+    """Apply `rule` to the measured `values` at level `alpha` and return the `Claim` with its computed verdict and interval.
+    `look=(k, K)`: the claim is checked at look k of K planned looks of a sequential run, at the look's share of `alpha`."""
+    if look is not None and not (len(look) == 2 and 1 <= look[0] <= look[1]): raise ValueError(f"look must be (k, K) with 1 <= k <= K, got {look!r}")
+    a = look_alpha(look[1], alpha) if look else alpha
+    verdict, observed, s = _rule_call(rule, values, a)
     if verdict not in VERDICTS: raise ValueError(f"rule returned unknown verdict {verdict!r}")
     if scale == 'smoke': verdict, observed = 'inconclusive', observed + ' [smoke scale: code path only]'
     k = getattr(rule, 'scale', 1.0)
@@ -349,9 +352,10 @@ def check_claim(name:str, statement:str, expected:str, rule:Rule, *values, scale
         iv = dict(effect=s['effect']*k, lo=fin(s['lo']), hi=fin(s['hi']), n=s['n'], seeds_needed=s['seeds_needed'])
     if s is not None and s.get('point'):              # equal values decided: the interval is not a t interval, whatever the look
         proc = (f"distribution-free interval of the median: {s['n']} equal values, [min, max] covers it with probability at least "
-                f"{100*(1 - 2**(1 - s['n'])):.4g} % (>= {100*(1 - alpha):.4g} %)" + (f"; {procedure.split(':')[0]}" if procedure else ''))
-    else: proc = procedure or ('exact value: the same at every seed, no interval needed' if getattr(rule, 'exact', False) else
-                               f"paired t interval, {100*(1 - alpha):.4g} % two-sided" if s is not None else 'exact rule (no interval)')
+                f"{100*(1 - 2**(1 - s['n'])):.4g} % (>= {100*(1 - a):.4g} %)" + (f"; sequential look {look[0]} of {look[1]}" if look else ''))
+    elif look: proc = sequential_procedure(*look, alpha)
+    else: proc = ('exact value: the same at every seed, no interval needed' if getattr(rule, 'exact', False) else
+                  f"paired t interval, {100*(1 - alpha):.4g} % two-sided" if s is not None else 'exact rule (no interval)')
     return Claim(name, statement, expected, observed, verdict, rule.text, unit=getattr(rule, 'unit', ''), procedure=proc,
                  labels=list(labels), **iv)
 
@@ -401,14 +405,30 @@ def new_run_id(params_hash:str='') -> str:
     "A sortable, unique run id: UTC time, the parameters' hash, 4 random hex digits."
     return dt.datetime.now(dt.timezone.utc).strftime('%Y%m%d-%H%M%S') + f"-{params_hash[:6]}-{secrets.token_hex(2)}"
 
+_RUNNER_IDS = set()    # the run ids this process took from KDREPRO_RUN_ID (the runner gives each notebook kernel one)
+
 class Run:
-    "A run of one paper notebook: store rows, a run folder, metrics, claims and `results.json`."
+    """A run of one paper notebook: store rows, a run folder, metrics, claims and `results.json`. Under `kdrepro run` it takes
+    the runner's run id, folder, store and sequential look (`KDREPRO_RUN_ID`, ...): they belong to the notebook's one run, so
+    a second `Run` in the same process with the same id is refused before anything is written (a test's demo experiment
+    belongs inside `kdrepro.experiment.scratch_run()`)."""
     def __init__(self, paper:str, params:dict, seeds=None, store:ResultsStore|None=None, run_dir=None, device=None):
+        self.alpha, self.procedure, self.look = ALPHA, None, None
+        look = os.environ.get('KDREPRO_LOOK')           # 'k/K': look k of K planned looks of a sequential run (kdrepro run --until-decided)
+        if look:
+            try: k, K = (int(v) for v in look.split('/')); assert 1 <= k <= K
+            except (ValueError, AssertionError): raise ValueError(f"KDREPRO_LOOK must be 'k/K' with 1 <= k <= K, got {look!r}") from None
+            self.alpha, self.procedure, self.look = look_alpha(K), sequential_procedure(k, K), (k, K)
+        env_id = os.environ.get('KDREPRO_RUN_ID')
+        if env_id and env_id in _RUNNER_IDS:
+            raise RuntimeError(f"KDREPRO_RUN_ID={env_id!r} is taken: under `kdrepro run` the runner's run id, folder and store belong "
+                               f"to the notebook's first experiment, and this is a second one ({paper!r}); start it inside "
+                               "`kdrepro.experiment.scratch_run()`")
         self.paper, self.params = paper, dict(params)
         self.seeds = list(seeds if seeds is not None else range(int(params.get('seeds', 1) or 1)))
         self.scale = params.get('scale')
         self.fp = fingerprint(self.params, device=device)
-        self.run_id = os.environ.get('KDREPRO_RUN_ID') or new_run_id(self.fp['params_hash'])
+        self.run_id = env_id or new_run_id(self.fp['params_hash'])
         if run_dir is None:
             if os.environ.get('KDREPRO_RUN_DIR'): run_dir = os.environ['KDREPRO_RUN_DIR']
             elif in_test(): run_dir = Path(tempfile.mkdtemp(prefix=f'kdrepro-{paper}-'))
@@ -416,15 +436,10 @@ class Run:
         self.dir = Path(run_dir); self.dir.mkdir(parents=True, exist_ok=True)
         self.store = store or ResultsStore()
         self.store.start_run(self.run_id, paper, self.fp, self.scale, self.seeds, self.dir)
+        if env_id: _RUNNER_IDS.add(env_id)
         self.metrics, self.claims, self.t0, self.status = [], [], time.time(), 'running'
         self.notes = {}
-        self.alpha, self.procedure = ALPHA, None
-        look = os.environ.get('KDREPRO_LOOK')           # 'k/K': look k of K planned looks of a sequential run (kdrepro run --until-decided)
-        if look:
-            try: k, K = (int(v) for v in look.split('/')); assert 1 <= k <= K
-            except (ValueError, AssertionError): raise ValueError(f"KDREPRO_LOOK must be 'k/K' with 1 <= k <= K, got {look!r}") from None
-            self.alpha, self.procedure = look_alpha(K), sequential_procedure(k, K)
-            self.notes['sequential'] = {'look': k, 'looks': K, 'alpha': self.alpha, 'procedure': self.procedure}
+        if self.look: self.notes['sequential'] = {'look': self.look[0], 'looks': self.look[1], 'alpha': self.alpha, 'procedure': self.procedure}
 
     def log(self, method:str, metric:str, value, seed=None):
         "Record one measured value (also written to the store at once)."
@@ -445,7 +460,7 @@ class Run:
 
     def check(self, name, statement, expected, rule, *values, labels=()) -> Claim:
         "Check a claim with `check_claim` at this run's scale and level (`labels`: caveats shown in the claims table), record and return it."
-        c = check_claim(name, statement, expected, rule, *values, scale=self.scale, alpha=self.alpha, labels=labels, procedure=self.procedure)
+        c = check_claim(name, statement, expected, rule, *values, scale=self.scale, labels=labels, look=self.look)
         self.claims = [o for o in self.claims if o.name != name] + [c]
         self.store.log_claim(self.run_id, c)
         return c
