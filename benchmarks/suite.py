@@ -225,7 +225,9 @@ def suite_table(runs:list) -> str:
         for r in runs:
             x = r['per'].get(s)
             cells += ['–', '–'] if x is None else [f"{x['seconds']:.0f}" + ('' if x['status'] == 'ok' else f" ({x['status']})"),
-                                                    f"{x['same']}/{x['committed']}" + (f" (differ: {', '.join(x.get('differ') or [])})" if x.get('differ') else '')]
+                                                    f"{x['same']}/{x['committed']}" + (f" (differ: {', '.join(x.get('differ') or [])})" if x.get('differ') else '')
+                                                    + (f" (the run's {x['metrics']} values are all among them: the report has more)"
+                                                       if x['same'] == x['metrics'] < x['committed'] else '')]
         L.append(f"| {s} | " + " | ".join(cells) + " |")
     L.append("| **total wall** | " + " | ".join(f"**{r['wall']/60:.1f} min** (exit {r['rc']}) | {sum(x['status']=='ok' for x in r['per'].values())}/{len(r['per'])} ok"
                                                 for r in runs) + " |")
